@@ -1,0 +1,150 @@
+"""Command line: ``python -m target_azure_eventhubs.localhub --port 5672 --hub profiles:4``.
+
+Prints the connection string, then ``CONTROL <port>`` when a control port is open, then
+``READY``. SIGTERM/SIGINT stop it cleanly.
+
+Control channel (``--control-port``, 127.0.0.1 only): one command per line, reply ``OK ...``
+or ``ERR ...``:
+    reject-next N [CONDITION]   throttle EPS [HUB] | throttle off [HUB]
+    black-hole on|off           refuse-tokens on|off
+    token-lifetime S|off        detach-links        close-connections
+    count HUB [PARTITION]       reset
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import ssl
+import sys
+
+from .auth import DEFAULT_KEY, DEFAULT_KEY_NAME, Authorizer, Policy
+from .faults import SERVER_BUSY, Faults
+from .hub import connection_string, parse_hub_spec
+from .server import HubServer
+from .storage import Storage
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="azure-eventhubs-localhub", description=__doc__.split("\n")[0])
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=5672, help="plain AMQP port; 0 picks a free one")
+    p.add_argument("--hub", action="append", default=[], metavar="NAME[:PARTITIONS]")
+    p.add_argument("--key-name", default=DEFAULT_KEY_NAME)
+    p.add_argument("--key", default=DEFAULT_KEY)
+    p.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="NAME:KEY:RIGHTS",
+        help="extra SAS policy, rights a comma list of Send,Listen,Manage",
+    )
+    p.add_argument("--data-dir", help="keep partition logs on disk here (fsynced)")
+    p.add_argument("--max-message-size", type=int, default=1024 * 1024)
+    p.add_argument("--tls-cert")
+    p.add_argument("--tls-key")
+    p.add_argument("--tls-port", type=int, default=5671)
+    p.add_argument("--control-port", type=int, help="open the line control channel (0: free port)")
+    p.add_argument("--fault-reject-next", type=int, default=0, metavar="N")
+    p.add_argument("--fault-throttle", type=float, metavar="EPS")
+    p.add_argument("--fault-black-hole", action="store_true")
+    p.add_argument("--fault-refuse-tokens", action="store_true")
+    p.add_argument("--fault-token-lifetime", type=float, metavar="S")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def apply_control(command: str, faults: Faults, storage: Storage) -> str:
+    words = command.split()
+    if not words:
+        return "ERR empty command"
+    op, args = words[0].lower(), words[1:]
+    on = bool(args) and args[0].lower() in ("on", "true", "1")
+    if op == "reject-next":
+        faults.reject_next(int(args[0]), args[1] if len(args) > 1 else SERVER_BUSY)
+    elif op == "throttle":
+        hub = args[1] if len(args) > 1 else None
+        faults.throttle(None if args[0] == "off" else float(args[0]), hub=hub)
+    elif op == "black-hole":
+        faults.black_hole(on)
+    elif op == "refuse-tokens":
+        faults.refuse_tokens(on)
+    elif op == "token-lifetime":
+        faults.token_lifetime(None if args[0] == "off" else float(args[0]))
+    elif op == "detach-links":
+        faults.detach_links()
+    elif op == "close-connections":
+        faults.close_connections()
+    elif op == "reset":
+        faults.reset()
+    elif op == "count":
+        store = storage.get(args[0])
+        if store is None:
+            return f"ERR no hub {args[0]}"
+        if len(args) > 1:
+            return f"OK {len(store.partitions[int(args[1])])}"
+        return f"OK {sum(len(p) for p in store.partitions)}"
+    else:
+        return f"ERR unknown command {op}"
+    return "OK"
+
+
+async def serve(args: argparse.Namespace) -> None:
+    hubs = dict(parse_hub_spec(s) for s in (args.hub or ["profiles:4"]))
+    policies = [Policy(args.key_name, args.key)] + [Policy.parse(s) for s in args.policy]
+    faults = Faults()
+    if args.fault_reject_next:
+        faults.reject_next(args.fault_reject_next)
+    if args.fault_throttle:
+        faults.throttle(args.fault_throttle)
+    faults.black_hole(args.fault_black_hole)
+    faults.refuse_tokens(args.fault_refuse_tokens)
+    faults.token_lifetime(args.fault_token_lifetime)
+    storage = Storage(hubs, args.data_dir)
+    server = HubServer(storage, Authorizer(policies), faults, args.max_message_size)
+    port = await server.listen(args.host, args.port)
+    print(connection_string(args.host, port, args.key_name, args.key), flush=True)
+    if args.tls_cert and args.tls_key:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        tls_port = await server.listen(args.host, args.tls_port, context)
+        print(f"TLS {args.host}:{tls_port}", flush=True)
+    if args.control_port is not None:
+
+        async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            line = (await reader.readline()).decode().strip()
+            try:
+                reply = apply_control(line, faults, storage)
+            except (ValueError, IndexError) as exc:
+                reply = f"ERR {exc}"
+            writer.write(reply.encode() + b"\n")
+            await writer.drain()
+            writer.close()
+
+        control_server = await asyncio.start_server(control, "127.0.0.1", args.control_port)
+        print(f"CONTROL {control_server.sockets[0].getsockname()[1]}", flush=True)
+    print("READY", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    logging.getLogger("target_azure_eventhubs.localhub").info("shutting down")
+    await server.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    asyncio.run(serve(args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""Fault injection state, set from tests (any thread) and read by the server's event loop.
+
+Setters take a lock and, for one-shot actions (detach links, close connections), schedule
+the action on the server loop through registered callbacks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SERVER_BUSY = "com.microsoft:server-busy"
+SERVER_BUSY_DESCRIPTION = (
+    "The request was terminated because the entity is being throttled. Error code : 50002. "
+    "Please wait 4 seconds and try again."
+)
+
+
+@dataclass
+class _Bucket:
+    rate: float  # events per second
+    tokens: float
+    updated: float
+
+
+class Faults:
+    """Thread-safe switches; all off by default."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reject_count = 0
+        self._reject_condition = SERVER_BUSY
+        self._reject_description = SERVER_BUSY_DESCRIPTION
+        self._throttles: dict[str | None, _Bucket] = {}
+        self._black_hole = False
+        self._refuse_tokens = False
+        self._token_lifetime: float | None = None
+        self._actions: list[Callable[[str], None]] = []
+
+    # ---- setters (tests)
+
+    def reject_next(
+        self, n: int = 1, condition: str = SERVER_BUSY, description: str | None = None
+    ) -> None:
+        """Reject the next ``n`` transfers with ``condition`` (server-busy by default)."""
+        with self._lock:
+            self._reject_count = n
+            self._reject_condition = condition
+            self._reject_description = description or (
+                SERVER_BUSY_DESCRIPTION
+                if condition == SERVER_BUSY
+                else f"Injected fault: {condition}"
+            )
+
+    def throttle(self, events_per_second: float | None, hub: str | None = None) -> None:
+        """Answer server-busy above ``events_per_second`` (per hub, or all hubs); None: off.
+
+        1 throughput unit = 1000 events/s. The bucket holds one second of events.
+        """
+        with self._lock:
+            key = hub.lower() if hub else None
+            if events_per_second is None:
+                self._throttles.pop(key, None)
+            else:
+                self._throttles[key] = _Bucket(
+                    events_per_second, events_per_second, time.monotonic()
+                )
+
+    def black_hole(self, enabled: bool = True) -> None:
+        """Withhold dispositions: transfers are neither stored nor settled."""
+        with self._lock:
+            self._black_hole = enabled
+
+    def refuse_tokens(self, enabled: bool = True) -> None:
+        """Answer every CBS put-token with 401."""
+        with self._lock:
+            self._refuse_tokens = enabled
+
+    def token_lifetime(self, seconds: float | None) -> None:
+        """Accepted tokens expire after ``seconds`` whatever their ``se``; None: off."""
+        with self._lock:
+            self._token_lifetime = seconds
+
+    def detach_links(self) -> None:
+        """Detach every producer/consumer link now (amqp:link:detach-forced)."""
+        self._run("detach_links")
+
+    def close_connections(self) -> None:
+        """Close every client connection now (amqp:connection:forced)."""
+        self._run("close_connections")
+
+    def reset(self) -> None:
+        with self._lock:
+            self._reject_count = 0
+            self._throttles.clear()
+            self._black_hole = False
+            self._refuse_tokens = False
+            self._token_lifetime = None
+
+    # ---- queries (server loop)
+
+    def take_rejection(self, hub: str, events: int) -> tuple[str, str] | None:
+        """The (condition, description) to reject this transfer with, if any."""
+        with self._lock:
+            if self._reject_count > 0:
+                self._reject_count -= 1
+                return self._reject_condition, self._reject_description
+            for key in (hub.lower(), None):
+                bucket = self._throttles.get(key)
+                if bucket is None:
+                    continue
+                now = time.monotonic()
+                bucket.tokens = min(
+                    bucket.rate, bucket.tokens + (now - bucket.updated) * bucket.rate
+                )
+                bucket.updated = now
+                if bucket.tokens < events and not (
+                    events > bucket.rate and bucket.tokens >= bucket.rate
+                ):
+                    return SERVER_BUSY, SERVER_BUSY_DESCRIPTION
+                bucket.tokens -= events
+        return None
+
+    @property
+    def black_holed(self) -> bool:
+        with self._lock:
+            return self._black_hole
+
+    @property
+    def tokens_refused(self) -> bool:
+        with self._lock:
+            return self._refuse_tokens
+
+    @property
+    def forced_token_lifetime(self) -> float | None:
+        with self._lock:
+            return self._token_lifetime
+
+    # ---- wiring
+
+    def add_action_listener(self, listener: Callable[[str], None]) -> None:
+        with self._lock:
+            self._actions.append(listener)
+
+    def _run(self, action: str) -> None:
+        with self._lock:
+            listeners = list(self._actions)
+        for listener in listeners:
+            listener(action)
