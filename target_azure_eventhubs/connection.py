@@ -144,7 +144,7 @@ def _client_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
 
 def _entra_credential(config: Mapping[str, Any]) -> TokenCredential:
     if credential := config.get("_credential"):  # an object, given programmatically
-        return credential  # type: ignore[no-any-return]
+        return credential
     sp_fields = ("tenant_id", "client_id", "client_secret")
     given = [name for name in sp_fields if config.get(name)]
     if given and len(given) != len(sp_fields):

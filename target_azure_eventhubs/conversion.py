@@ -60,6 +60,7 @@ __all__ = [
     "convert_record",
     "encode_event",
     "hash_identity",
+    "is_hashed_namespace",
     "message_id_for",
     "normalise_status",
     "to_iso_utc",
@@ -142,6 +143,11 @@ def _hash_kind(namespace: str) -> int:
     if not low.endswith("_sha256"):
         return _PLAIN
     return _PHONE_SHA if "phone" in low else _LOWER_SHA
+
+
+def is_hashed_namespace(namespace: str) -> bool:
+    """Whether values of this identity namespace are personal data sent only as hashes."""
+    return _hash_kind(namespace) != _PLAIN
 
 
 def _is_sha256_hex(value: str) -> bool:

@@ -21,3 +21,7 @@ class InputError(TargetError):
 
 class InvalidRecordFailure(TargetError):
     """A record was invalid and `on_invalid_record` is `fail`."""
+
+    #: True when found while encoding a batch: a STATE read later may already cover the
+    #: record, so no further STATE may be written.
+    during_drain: bool = False

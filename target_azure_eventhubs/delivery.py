@@ -1,0 +1,519 @@
+"""Delivery: sending events to Event Hubs, retrying, and releasing STATE only after acceptance.
+
+Design, so that correctness does not depend on the callers' threads:
+- Every event gets a global sequence number when it is submitted.
+- Each (event hub, partition) has a FIFO queue. Exactly one sender thread owns a queue and
+  one `EventHubProducerClient` (the SDK's clients are not thread-safe), so per-partition
+  order is kept and no client is ever shared.
+- An event leaves its queue only when Event Hubs has accepted the batch holding it. The
+  smallest sequence number still queued anywhere is therefore the acknowledgement
+  watermark; a STATE registered by `checkpoint()` is written once the watermark passes the
+  events submitted before it.
+- The SDK's own retries are switched off (`retry_total=0`): its throttling retry has no
+  backoff and its timeout doubles, so this module owns the whole retry budget.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
+from azure.eventhub.exceptions import (
+    AuthenticationError,
+    EventHubError,
+)
+
+from target_azure_eventhubs.connection import ConnectionSpec
+from target_azure_eventhubs.errors import DeliveryError
+from target_azure_eventhubs.partitioning import partition_for_key
+
+CONTENT_TYPE = "application/json"
+SERVER_BUSY_MIN_WAIT = 4.0  # the service asks publishers to wait 4 s when throttled
+_POLL = 0.05  # how often waiting threads re-check for stop and failure
+_FATAL_CONDITIONS = {
+    "not-found": "the event hub or partition does not exist",
+    "unauthorized-access": "the credentials lack the Send right on this event hub",
+    "link:message-size-exceeded": "an event or batch is larger than the hub accepts",
+    "message-size-exceeded": "an event or batch is larger than the hub accepts",
+}
+
+
+@dataclass(slots=True)
+class Outbound:
+    """One encoded event, waiting for acceptance."""
+
+    body: bytes
+    message_id: str
+    properties: dict[str, str]
+    seq: int = 0
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + 64
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    max_retries: int = 8
+    retry_backoff_seconds: float = 1.0
+    retry_backoff_max_seconds: float = 30.0
+    send_timeout_seconds: float = 30.0
+    max_batch_size_bytes: int | None = None
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    max_parallel_sends: int = 4
+    round_robin: bool = False
+
+
+@dataclass
+class DeliveryStats:
+    events_sent: int = 0
+    batches_sent: int = 0
+    retries: int = 0
+    throttled: int = 0
+    per_partition: dict[str, int] = field(default_factory=dict)
+
+    def count_batch(self, label: str, events: int) -> None:
+        self.events_sent += events
+        self.batches_sent += 1
+        self.per_partition[label] = self.per_partition.get(label, 0) + events
+
+
+def _condition_of(exc: BaseException) -> str:
+    error = getattr(exc, "error", None)
+    if error:
+        return str(error).lower()
+    text = str(exc).lower()
+    for condition in (*_FATAL_CONDITIONS, "server-busy"):
+        if condition in text:
+            return condition
+    return ""
+
+
+def classify(exc: BaseException) -> str:
+    """'fatal', 'throttled' or 'transient' for an exception raised by a send."""
+    if isinstance(exc, AuthenticationError):
+        return "fatal"
+    condition = _condition_of(exc)
+    if condition in _FATAL_CONDITIONS:
+        return "fatal"
+    if "server-busy" in condition:
+        return "throttled"
+    if isinstance(exc, EventHubError | OSError | TimeoutError):
+        return "transient"
+    return "fatal"
+
+
+def describe_failure(exc: BaseException, spec: ConnectionSpec, hub: str) -> str:
+    """A secret-free sentence saying what went wrong and where."""
+    where = spec.describe(hub)
+    if isinstance(exc, AuthenticationError):
+        return f"Event Hubs refused the credentials for {where}: the key or token was rejected"
+    condition = _condition_of(exc)
+    if reason := _FATAL_CONDITIONS.get(condition):
+        return f"{where}: {reason} ({first_line(exc)})"
+    return f"{where}: {type(exc).__name__}: {first_line(exc)}"
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def backoff_delay(attempt: int, kind: str, options: DeliveryOptions) -> float:
+    """Exponential backoff with full jitter; throttling always waits at least 4 s."""
+    ceiling = min(
+        options.retry_backoff_max_seconds, options.retry_backoff_seconds * 2 ** (attempt - 1)
+    )
+    delay = random.uniform(ceiling / 2, ceiling)
+    if kind == "throttled":
+        delay = max(delay, SERVER_BUSY_MIN_WAIT)
+    return delay
+
+
+class _Queue:
+    """Events for one partition (or one round-robin lane), owned by one sender."""
+
+    __slots__ = ("events", "label", "partition_id")
+
+    def __init__(self, partition_id: str | None, label: str) -> None:
+        self.partition_id = partition_id
+        self.label = label
+        self.events: deque[Outbound] = deque()
+
+
+class Delivery:
+    """Sends events to one or more event hubs of a namespace; see the module docstring."""
+
+    def __init__(
+        self,
+        spec: ConnectionSpec,
+        options: DeliveryOptions,
+        emit_state: Callable[[dict[str, Any]], None],
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self.spec = spec
+        self.options = options
+        self.stats = DeliveryStats()
+        self.logger = logger or logging.getLogger("target_azure_eventhubs.delivery")
+        self._emit_state = emit_state
+        self._cond = threading.Condition()
+        self._emit_lock = threading.Lock()
+        self._hubs: dict[str, _HubSender] = {}
+        self._seq = itertools.count(1)
+        self._last_seq = 0
+        self._buffered_bytes = 0
+        self._states: deque[tuple[int, dict[str, Any]]] = deque()
+        self._state_serial = 0
+        self._emitted_serial = 0
+        self._failure: DeliveryError | None = None
+        self._closing = False
+        self._stopped = threading.Event()
+
+    # Public API (called from the target's main thread) ---------------------------------
+
+    def open_hub(self, hub: str) -> None:
+        """Connect to a hub up front: fails fast on bad credentials or a missing hub."""
+        if hub not in self._hubs:
+            sender = _HubSender(self, hub)
+            sender.start()
+            self._hubs[hub] = sender
+
+    def partition_ids(self, hub: str) -> list[str]:
+        self.open_hub(hub)
+        return self._hubs[hub].partition_ids
+
+    def max_event_bytes(self, hub: str) -> int:
+        self.open_hub(hub)
+        return self._hubs[hub].max_batch_bytes
+
+    def submit(self, hub: str, items: Iterable[tuple[str | None, Outbound]]) -> None:
+        """Queue events as (partition key, event); blocks while the buffer is full."""
+        self.open_hub(hub)
+        sender = self._hubs[hub]
+        with self._cond:
+            for key, out in items:
+                self._wait_for_room(out.size)
+                out.seq = next(self._seq)
+                self._last_seq = out.seq
+                sender.queue_for(key, out.seq).events.append(out)
+                self._buffered_bytes += out.size
+            self._cond.notify_all()
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        """Write `state` once every event submitted so far has been accepted."""
+        with self._cond:
+            self._raise_if_failed()
+            self._states.append((self._last_seq, state))
+        self._release_states()
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything submitted is accepted; False on timeout. Raises on failure."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._buffered_bytes > 0:
+                self._raise_if_failed()
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait(_POLL if remaining is None else min(_POLL, remaining))
+            self._raise_if_failed()
+        self._release_states()
+        return True
+
+    def pending_events(self) -> int:
+        with self._cond:
+            return sum(len(q.events) for h in self._hubs.values() for q in h.queues())
+
+    def raise_if_failed(self) -> None:
+        with self._cond:
+            self._raise_if_failed()
+
+    def close(self) -> None:
+        """Stop the senders (whatever is still queued stays unsent) and close clients."""
+        with self._cond:
+            self._closing = True
+            self._cond.notify_all()
+        self._stopped.set()
+        for sender in self._hubs.values():
+            sender.join()
+
+    # Internals shared with the senders ----------------------------------------------------
+
+    def _raise_if_failed(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _wait_for_room(self, size: int) -> None:
+        # Back-pressure: the reader waits instead of the buffer growing without bound.
+        limit = self.options.max_buffered_bytes
+        while self._buffered_bytes > 0 and self._buffered_bytes + size > limit:
+            self._raise_if_failed()
+            self._cond.wait(_POLL)
+        self._raise_if_failed()
+
+    def _fail(self, error: DeliveryError) -> None:
+        with self._cond:
+            if self._failure is None:
+                self._failure = error
+            self._cond.notify_all()
+        self._stopped.set()
+
+    def _acknowledge(self, queue: _Queue, count: int) -> None:
+        with self._cond:
+            for _ in range(count):
+                self._buffered_bytes -= queue.events.popleft().size
+            self.stats.count_batch(queue.label, count)
+            self._cond.notify_all()
+        self._release_states()
+
+    def _watermark(self) -> int:
+        """Every event with a sequence number below this has been accepted."""
+        heads = [q.events[0].seq for h in self._hubs.values() for q in h.queues() if q.events]
+        return min(heads) if heads else self._last_seq + 1
+
+    def _release_states(self) -> None:
+        with self._cond:
+            if self._failure is not None or not self._states:
+                return
+            watermark = self._watermark()
+            ready = None
+            while self._states and self._states[0][0] < watermark:
+                ready = self._states.popleft()[1]
+            if ready is None:
+                return
+            self._state_serial += 1
+            serial = self._state_serial
+        with self._emit_lock:
+            # Two threads may race here; only ever move STATE forward.
+            if serial > self._emitted_serial:
+                self._emitted_serial = serial
+                self._emit_state(ready)
+
+
+class _HubSender:
+    """The partitions of one event hub and the sender threads that own them."""
+
+    def __init__(self, delivery: Delivery, hub: str) -> None:
+        self.delivery = delivery
+        self.hub = hub
+        self.partition_ids: list[str] = []
+        self.max_batch_bytes = 0
+        self._by_partition: dict[str, _Queue] = {}
+        self._lanes: list[_Queue] = []
+        self._threads: list[threading.Thread] = []
+
+    def queues(self) -> list[_Queue]:
+        return self._lanes or list(self._by_partition.values())
+
+    def queue_for(self, key: str | None, seq: int) -> _Queue:
+        if self._lanes:
+            return self._lanes[seq % len(self._lanes)]
+        if key is None:
+            return self._by_partition[self.partition_ids[seq % len(self.partition_ids)]]
+        index = partition_for_key(key, len(self.partition_ids))
+        return self._by_partition[self.partition_ids[index]]
+
+    def start(self) -> None:
+        options = self.delivery.options
+        client = self._new_client()
+        try:
+            self.partition_ids = list(client.get_partition_ids())
+            probe = client.create_batch()
+            self.max_batch_bytes = min(
+                probe.max_size_in_bytes, options.max_batch_size_bytes or probe.max_size_in_bytes
+            )
+        except Exception as exc:
+            client.close()
+            raise DeliveryError(
+                "cannot open " + describe_failure(exc, self.delivery.spec, self.hub)
+            ) from exc
+        client.close()
+        workers = max(1, min(options.max_parallel_sends, len(self.partition_ids)))
+        if options.round_robin:
+            self._lanes = [_Queue(None, "round-robin") for _ in range(workers)]
+            assignments = [[lane] for lane in self._lanes]
+        else:
+            self._by_partition = {p: _Queue(p, p) for p in self.partition_ids}
+            assignments = [list(self._by_partition.values())[i::workers] for i in range(workers)]
+        for index, queues in enumerate(assignments):
+            thread = threading.Thread(
+                target=_Sender(self, queues).run,
+                name=f"eventhubs-send-{self.hub}-{index}",
+                daemon=True,
+            )
+            thread.start()
+            self._threads.append(thread)
+        self.delivery.logger.info(
+            "Connected to %s: %d partitions, batches up to %d bytes, %d sender(s)",
+            self.delivery.spec.describe(self.hub),
+            len(self.partition_ids),
+            self.max_batch_bytes,
+            workers,
+        )
+
+    def _new_client(self) -> EventHubProducerClient:
+        # Our retry loop owns retries; the SDK's would resend without backoff.
+        return self.delivery.spec.create_producer(self.hub, retry_total=0)
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join()
+
+
+class _Sender:
+    """One thread: builds batches from its queues, sends, retries, acknowledges."""
+
+    def __init__(self, hub: _HubSender, queues: list[_Queue]) -> None:
+        self.hub = hub
+        self.delivery = hub.delivery
+        self.queues = queues
+        self.client: EventHubProducerClient | None = None
+        self._next = 0
+
+    def run(self) -> None:
+        try:
+            self._warm_up()
+            while (queue := self._next_queue()) is not None:
+                batch, count = self._build_batch(queue)
+                self._send_with_retry(batch, queue)
+                self.delivery._acknowledge(queue, count)
+        except DeliveryError as error:
+            self.delivery._fail(error)
+        except Exception as exc:  # a bug must still stop STATE, loudly
+            self.delivery._fail(
+                DeliveryError(f"sender for event hub '{self.hub.hub}' crashed: {first_line(exc)}")
+            )
+        finally:
+            if self.client is not None:
+                self.client.close()
+
+    def _warm_up(self) -> None:
+        # The first send to a partition costs a connect, CBS and attach: pay it up front.
+        self.client = self.hub._new_client()
+        for queue in self.queues:
+            if queue.partition_id is None:
+                continue
+            try:
+                self.client._start_producer(queue.partition_id)
+                self.client._producers[queue.partition_id]._open_with_retry()  # type: ignore[union-attr]
+            except Exception:
+                continue
+
+    def _next_queue(self) -> _Queue | None:
+        cond = self.delivery._cond
+        with cond:
+            while True:
+                if self.delivery._failure is not None:
+                    return None
+                for offset in range(len(self.queues)):
+                    queue = self.queues[(self._next + offset) % len(self.queues)]
+                    if queue.events:
+                        self._next = (self._next + offset + 1) % len(self.queues)
+                        return queue
+                if self.delivery._closing:
+                    return None
+                cond.wait(_POLL)
+
+    def _build_batch(self, queue: _Queue) -> tuple[EventDataBatch, int]:
+        assert self.client is not None
+        with self.delivery._cond:
+            # Only this thread removes from the queue: a snapshot of its head is stable.
+            pending = list(itertools.islice(queue.events, 0, 4096))
+        batch = self.client.create_batch(
+            partition_id=queue.partition_id, max_size_in_bytes=self.hub.max_batch_bytes
+        )
+        count = 0
+        for out in pending:
+            try:
+                batch.add(to_event_data(out))
+            except ValueError:
+                if count == 0:
+                    raise DeliveryError(
+                        f"an event of {len(out.body)} bytes does not fit in a batch of "
+                        f"{self.hub.max_batch_bytes} bytes for event hub '{self.hub.hub}'"
+                    ) from None
+                break
+            count += 1
+        return batch, count
+
+    def _send_with_retry(self, batch: EventDataBatch, queue: _Queue) -> None:
+        options = self.delivery.options
+        attempt = 0
+        while True:
+            if self.delivery._stopped.is_set() and self.delivery._failure is not None:
+                raise DeliveryError("stopped before the batch was accepted")
+            try:
+                self._send(batch)
+                return
+            except Exception as exc:
+                kind = classify(exc)
+                if kind == "fatal":
+                    raise DeliveryError(
+                        describe_failure(exc, self.delivery.spec, self.hub.hub)
+                    ) from exc
+                attempt += 1
+                self.delivery.stats.retries += 1
+                if kind == "throttled":
+                    self.delivery.stats.throttled += 1
+                if attempt > options.max_retries:
+                    raise DeliveryError(
+                        f"gave up after {options.max_retries} retries sending to partition "
+                        f"{queue.label} of "
+                        f"{describe_failure(exc, self.delivery.spec, self.hub.hub)}"
+                    ) from exc
+                delay = backoff_delay(attempt, kind, options)
+                self.delivery.logger.warning(
+                    "Send of %d events to %s partition %s failed (%s, %s); retry %d/%d in %.1f s",
+                    len(batch),
+                    self.hub.hub,
+                    queue.label,
+                    kind,
+                    first_line(exc),
+                    attempt,
+                    options.max_retries,
+                    delay,
+                )
+                if self.delivery._stopped.wait(delay) and self.delivery._failure is not None:
+                    raise DeliveryError("stopped before the batch was accepted") from exc
+                if kind == "transient":
+                    self._reconnect()
+
+    def _send(self, batch: EventDataBatch) -> None:
+        assert self.client is not None
+        # send_batch resends once internally on a timeout, so give each attempt half.
+        self.client.send_batch(batch, timeout=self.delivery.options.send_timeout_seconds / 2)
+
+    def _reconnect(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):  # the old connection is already broken
+                self.client.close()
+        self.client = self.hub._new_client()
+
+
+def to_event_data(out: Outbound) -> EventData:
+    event = EventData(out.body)
+    event.content_type = CONTENT_TYPE
+    event.message_id = out.message_id
+    event.properties = out.properties  # type: ignore[assignment]
+    return event
+
+
+def event_fits(out: Outbound, max_bytes: int) -> bool:
+    """Whether the event alone fits in an empty batch of `max_bytes` (exact for large ones)."""
+    if out.size + sum(len(k) + len(v) for k, v in out.properties.items()) + 256 < max_bytes:
+        return True
+    batch = EventDataBatch(max_size_in_bytes=max_bytes)
+    try:
+        batch.add(to_event_data(out))
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,139 @@
+"""Reading Singer messages: fast parsing, line numbers in errors, and ticks while input is idle.
+
+stdin is read by a background thread into a bounded queue, so the main thread can wake up
+when the input goes quiet (to send waiting events within `max_latency_ms`) and when a
+termination signal arrives, without ever touching sinks from another thread.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import queue
+import sys
+import threading
+import typing as t
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterator
+
+import msgspec
+from singer_sdk.contrib.msgspec import MsgSpecReader, dec_hook
+
+from target_azure_eventhubs.errors import InputError
+
+_decoder = msgspec.json.Decoder(dec_hook=dec_hook)
+_CHUNK_BYTES = 1 << 16
+_EOF = object()
+
+
+class InvalidLine(Exception):
+    """A line that is not a Singer message; carries the line number."""
+
+    def __init__(self, line_number: int, reason: str, raw: bytes | str) -> None:
+        super().__init__(f"input line {line_number}: {reason}")
+        self.line_number = line_number
+        self.reason = reason
+        self.raw = raw
+
+
+class TickingReader(MsgSpecReader):
+    """A `MsgSpecReader` that numbers lines and calls `on_tick` while input is idle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.line_number = 0
+        self.tick_seconds = 0.25
+        self.on_tick: Callable[[], None] = lambda: None
+        self.on_invalid_line: Callable[[InvalidLine], None] | None = None
+        self.should_stop: Callable[[], bool] = lambda: False
+
+    def deserialize_json(self, line: str | bytes) -> dict:
+        try:
+            message = _decoder.decode(line)
+        except msgspec.DecodeError as exc:
+            raise InvalidLine(self.line_number, f"not valid JSON ({exc})", line) from None
+        if not isinstance(message, dict):
+            raise InvalidLine(self.line_number, "not a JSON object", line)
+        if not isinstance(message.get("type"), str):
+            raise InvalidLine(self.line_number, "has no 'type' field", line)
+        return message
+
+    def process_lines(
+        self,
+        file_input: t.IO[str] | t.IO[bytes] | None,
+        callbacks: dict[str, Callable[[dict], None]],
+    ) -> t.Counter[str]:
+        stats: dict[str, int] = defaultdict(int)
+        for line in self._lines(file_input):
+            self.line_number += 1
+            if not line.strip():
+                continue
+            self._current_message = line  # type: ignore[assignment]
+            try:
+                message = self.deserialize_json(line)
+            except InvalidLine as invalid:
+                if self.on_invalid_line is None:
+                    raise InputError(str(invalid)) from None
+                self.on_invalid_line(invalid)
+                continue
+            message_type = message["type"]
+            callback = callbacks.get(message_type)
+            if callback is None:
+                raise InputError(
+                    f"input line {self.line_number}: unknown Singer message type "
+                    f"{str(message_type)[:40]!r}"
+                )
+            callback(message)
+            stats[message_type] += 1
+        return Counter(**stats)
+
+    def _lines(self, file_input: t.IO[str] | t.IO[bytes] | None) -> Iterator[bytes | str]:
+        source: t.IO[t.Any] = file_input if file_input is not None else sys.stdin.buffer
+        chunks: queue.Queue[t.Any] = queue.Queue(maxsize=64)
+        threading.Thread(
+            target=_pump, args=(source, chunks), name="singer-input", daemon=True
+        ).start()
+        while not self.should_stop():
+            try:
+                chunk = chunks.get(timeout=self.tick_seconds)
+            except queue.Empty:
+                self.on_tick()
+                continue
+            if chunk is _EOF:
+                return
+            if isinstance(chunk, BaseException):
+                raise InputError(f"cannot read input: {chunk}") from chunk
+            for line in chunk:
+                yield line
+                if self.should_stop():
+                    return
+            self.on_tick()
+
+
+def _pump(source: t.IO[t.Any], chunks: queue.Queue[t.Any]) -> None:
+    """Hand over whatever lines have arrived, without waiting for a chunk to fill up."""
+    try:
+        try:
+            fd = source.fileno()
+        except (AttributeError, OSError, io.UnsupportedOperation):
+            for line in source:  # in-memory input (tests): no descriptor to read from
+                chunks.put([line])
+        else:
+            _pump_descriptor(fd, chunks)
+    except Exception as exc:  # handed to the main thread
+        chunks.put(exc)
+        return
+    chunks.put(_EOF)
+
+
+def _pump_descriptor(fd: int, chunks: queue.Queue[t.Any]) -> None:
+    # os.read returns what is available now; readlines(hint) would block until the hint
+    # is reached, delaying idle input past max_latency_ms.
+    partial = b""
+    while data := os.read(fd, _CHUNK_BYTES):
+        lines = (partial + data).split(b"\n")
+        partial = lines.pop()
+        if lines:
+            chunks.put(lines)
+    if partial:
+        chunks.put([partial])

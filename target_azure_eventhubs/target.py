@@ -1,0 +1,459 @@
+"""target-azure-eventhubs: the Singer target and its settings."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import signal
+import sys
+import time
+import typing as t
+from types import FrameType
+
+import orjson
+from singer_sdk import typing as th
+from singer_sdk.target_base import Target
+
+from target_azure_eventhubs.connection import connection_from_config
+from target_azure_eventhubs.conversion import (
+    DEFAULT_ATTRIBUTE_FIELDS,
+    DEFAULT_IDENTITY_FIELDS,
+    ConversionSettings,
+)
+from target_azure_eventhubs.delivery import Delivery, DeliveryOptions
+from target_azure_eventhubs.errors import ConfigurationError, InputError, TargetError
+from target_azure_eventhubs.invalid_records import POLICIES, InvalidRecords
+from target_azure_eventhubs.reader import InvalidLine, TickingReader
+from target_azure_eventhubs.sink import EventHubSink, RecordRejected
+
+_STRING_MAP = th.ObjectType(additional_properties=th.StringType())
+
+CONNECTION_SETTINGS = th.PropertiesList(
+    th.Property(
+        "namespace",
+        th.StringType(),
+        description="Event Hubs namespace: a name like `contoso` or a host like "
+        "`contoso.servicebus.windows.net`. Used with the SAS key or Entra ID.",
+    ),
+    th.Property(
+        "eventhub_name",
+        th.StringType(),
+        description="The event hub to send to (optional when the connection string has "
+        "`EntityPath`).",
+    ),
+    th.Property("sas_key_name", th.StringType(), description="Shared access policy name."),
+    th.Property(
+        "sas_key", th.StringType(), secret=True, description="Shared access key of the policy."
+    ),
+    th.Property(
+        "connection_string",
+        th.StringType(),
+        secret=True,
+        description="A connection string instead of namespace + SAS key. "
+        "`UseDevelopmentEmulator=true` is accepted only for a loopback host.",
+    ),
+    th.Property(
+        "use_entra_id",
+        th.BooleanType(),
+        default=False,
+        description="Authenticate with Microsoft Entra ID (`DefaultAzureCredential`, or a "
+        "service principal when tenant_id, client_id and client_secret are set).",
+    ),
+    th.Property("tenant_id", th.StringType(), description="Entra ID tenant of the principal."),
+    th.Property("client_id", th.StringType(), description="Entra ID application (client) id."),
+    th.Property(
+        "client_secret", th.StringType(), secret=True, description="Entra ID client secret."
+    ),
+    th.Property(
+        "transport_type",
+        th.StringType(allowed_values=["amqp", "amqp_websockets"]),
+        default="amqp",
+        description="`amqp` (port 5671) or `amqp_websockets` (port 443, for firewalls).",
+    ),
+    th.Property(
+        "custom_endpoint_address",
+        th.StringType(),
+        description="Reach the service through this address (a proxy or private endpoint), "
+        "e.g. `sb://gateway.example.com:443`.",
+    ),
+    th.Property(
+        "connection_verify",
+        th.StringType(),
+        description="Path to a CA bundle used to verify the service's TLS certificate.",
+    ),
+    th.Property("name", th.StringType(), description="A label for this connection (logged)."),
+    th.Property(
+        "description", th.StringType(), description="A description of this connection (logged)."
+    ),
+)
+
+CONTENT_SETTINGS = th.PropertiesList(
+    th.Property(
+        "identity_fields",
+        _STRING_MAP,
+        default=dict(DEFAULT_IDENTITY_FIELDS),
+        description="Record field -> identity namespace. Namespaces ending in `_sha256` "
+        "are normalised and hashed.",
+    ),
+    th.Property(
+        "attribute_fields",
+        _STRING_MAP,
+        default=dict(DEFAULT_ATTRIBUTE_FIELDS),
+        description="Record field -> dotted path of the profile attribute in the event.",
+    ),
+    th.Property(
+        "include_unmapped_attributes",
+        th.BooleanType(),
+        default=False,
+        description="Also send fields not in attribute_fields, under `attributes.<field>`.",
+    ),
+    th.Property("segment_id_field", th.StringType(), default="segment_id",
+                description="Field with the segment id (membership rows)."),
+    th.Property("segment_status_field", th.StringType(), default="status",
+                description="Field with the membership status (membership rows)."),
+    th.Property("segment_time_field", th.StringType(), default="last_qualification_time",
+                description="Field with the last qualification time (membership rows)."),
+    th.Property("segment_name_field", th.StringType(), default="segment_name",
+                description="Field with the segment name (membership rows)."),
+    th.Property("segments_field", th.StringType(), default="segments",
+                description="Field holding a list or map of memberships."),
+    th.Property("segment_namespace", th.StringType(), default="ups",
+                description="Key under `segmentMembership` (the segments' namespace)."),
+    th.Property("include_segment_names", th.BooleanType(), default=False,
+                description="Add each segment's `name`."),
+    th.Property(
+        "include_segment_timestamps",
+        th.BooleanType(),
+        default=False,
+        description="Add `createdAt`, `updatedAt`, `mappingCreatedAt`, `mappingUpdatedAt` "
+        "from segment_catalog.",
+    ),
+    th.Property(
+        "segment_catalog",
+        th.ObjectType(additional_properties=th.ObjectType()),
+        description="Segment id -> {name, createdAt, updatedAt, mappingCreatedAt, "
+        "mappingUpdatedAt} (epoch ms or ISO times).",
+    ),
+    th.Property(
+        "group_by_profile",
+        th.BooleanType(),
+        default=True,
+        description="Merge the rows of one profile that arrive together into one event.",
+    ),
+    th.Property(
+        "stream_eventhubs",
+        _STRING_MAP,
+        description="Stream name -> event hub name, to route streams to different hubs.",
+    ),
+)
+
+DELIVERY_SETTINGS = th.PropertiesList(
+    th.Property(
+        "partition_key_field",
+        th.StringType(),
+        description="Record field that keys a profile's partition. Default: the stream's "
+        "first key property, else the profile's first identity.",
+    ),
+    th.Property(
+        "partitioning",
+        th.StringType(allowed_values=["per_profile", "round_robin"]),
+        default="per_profile",
+        description="`per_profile` keeps each profile's events in order on one partition; "
+        "`round_robin` spreads events over all partitions.",
+    ),
+    th.Property(
+        "max_batch_size_bytes",
+        th.IntegerType(),
+        description="Cap batches below the hub's maximum message size.",
+    ),
+    th.Property(
+        "max_latency_ms",
+        th.IntegerType(),
+        default=1000,
+        description="No record waits longer than this before its send starts.",
+    ),
+    th.Property("max_retries", th.IntegerType(), default=8,
+                description="Retries of one batch before the run fails."),
+    th.Property("retry_backoff_seconds", th.NumberType(), default=1.0,
+                description="First retry delay; doubles per retry, with jitter."),
+    th.Property(
+        "retry_backoff_max_seconds",
+        th.NumberType(),
+        default=30.0,
+        description="Longest delay between two retries.",
+    ),
+    th.Property("send_timeout_seconds", th.NumberType(), default=30.0,
+                description="A send without acknowledgement after this long is retried."),
+    th.Property(
+        "shutdown_timeout_seconds",
+        th.NumberType(),
+        default=30.0,
+        description="On SIGTERM/SIGINT, how long in-flight sends may take to finish.",
+    ),
+    th.Property(
+        "max_parallel_sends",
+        th.IntegerType(),
+        default=4,
+        description="Sender connections per event hub (each owns a share of the partitions).",
+    ),
+    th.Property(
+        "max_buffered_mb",
+        th.IntegerType(),
+        default=64,
+        description="Events waiting for acknowledgement before reading pauses.",
+    ),
+    th.Property(
+        "on_invalid_record",
+        th.StringType(allowed_values=list(POLICIES)),
+        default="fail",
+        description="`fail` (stop with a clear error), `skip` (warn and count) or "
+        "`dead_letter` (append to dead_letter_path).",
+    ),
+    th.Property(
+        "dead_letter_path",
+        th.StringType(),
+        description="JSONL file receiving invalid records with the reason.",
+    ),
+)
+
+
+class TargetAzureEventHubs(Target):
+    """Streams profile segment memberships into Azure Event Hubs, at least once."""
+
+    name = "target-azure-eventhubs"
+    config_jsonschema = th.PropertiesList(
+        *CONNECTION_SETTINGS, *CONTENT_SETTINGS, *DELIVERY_SETTINGS
+    ).to_dict()
+    default_sink_class = EventHubSink
+    message_reader_class = TickingReader
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        # The SDK logs every AMQP state change at INFO; keep its warnings and errors only.
+        logging.getLogger("azure").setLevel(logging.WARNING)
+        config = self.config
+        self.connection = connection_from_config(config)
+        try:
+            self.conversion_settings = ConversionSettings.from_config(config)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
+        self.round_robin = config.get("partitioning") == "round_robin"
+        self.invalid = InvalidRecords(
+            config.get("on_invalid_record", "fail"), config.get("dead_letter_path"), self.logger
+        )
+        self.delivery = Delivery(
+            self.connection,
+            DeliveryOptions(
+                max_retries=int(config.get("max_retries", 8)),
+                retry_backoff_seconds=float(config.get("retry_backoff_seconds", 1.0)),
+                retry_backoff_max_seconds=float(config.get("retry_backoff_max_seconds", 30.0)),
+                send_timeout_seconds=float(config.get("send_timeout_seconds", 30.0)),
+                max_batch_size_bytes=config.get("max_batch_size_bytes"),
+                max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
+                max_parallel_sends=int(config.get("max_parallel_sends", 4)),
+                round_robin=self.round_robin,
+            ),
+            emit_state=self._emit_state,
+            logger=self.logger,
+        )
+        self.max_latency = float(config.get("max_latency_ms", 1000)) / 1000
+        self._records_read = 0
+        self._started = time.monotonic()
+        self._terminating = False
+        self._checkpointed_state: dict | None = None
+        reader = t.cast(TickingReader, self.message_reader)
+        reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
+        reader.on_tick = self._on_tick
+        reader.should_stop = lambda: self._terminating
+        if self.invalid.policy != "fail":
+            reader.on_invalid_line = self._on_invalid_line
+
+    # Settings used by the sinks ------------------------------------------------------------
+
+    @property
+    def max_parallelism(self) -> int:
+        # Drains only encode and queue (delivery sends in its own threads), so running them
+        # one after the other costs nothing and keeps the order of streams deterministic.
+        return 1
+
+    @max_parallelism.setter
+    def max_parallelism(self, new_value: int) -> None:
+        """Ignored: see the getter."""
+
+    @property
+    def current_line(self) -> int:
+        return t.cast(TickingReader, self.message_reader).line_number
+
+    def eventhub_for(self, stream_name: str) -> str:
+        routes = self.config.get("stream_eventhubs") or {}
+        hub = routes.get(stream_name) or self.connection.default_eventhub
+        if not hub:
+            raise InputError(
+                f"stream '{stream_name}' has no event hub: add it to stream_eventhubs or set "
+                "eventhub_name"
+            )
+        return str(hub)
+
+    # Message handling --------------------------------------------------------------------
+
+    def _process_schema_message(self, message_dict: dict) -> None:
+        # A schema change makes the SDK start a new sink and drain the old one later; drain
+        # it now so a profile's events keep their input order across the change.
+        stream = message_dict.get("stream")
+        if stream in self._sinks_active and self._sinks_active[stream].current_size:
+            self.drain_one(self._sinks_active[stream])
+        super()._process_schema_message(message_dict)
+
+    def _process_record_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"stream", "record"})
+        stream_name = message_dict["stream"]
+        if stream_name not in self.mapper.stream_maps:
+            self._assert_sink_exists(stream_name)  # raises the SDK's error for tests
+        line = self.current_line
+        for stream_map in self.mapper.stream_maps[stream_name]:
+            record = stream_map.transform(copy.copy(message_dict["record"]))
+            if record is None:
+                continue
+            sink = t.cast(EventHubSink, self.get_sink(stream_map.stream_alias, record=record))
+            sink._singer_validate_message(record)
+            sink.tally_record_read()
+            sink.record_counter_metric.increment()
+            self._records_read += 1
+            try:
+                sink.accept(record, line)
+            except RecordRejected as rejected:
+                self.invalid.handle(
+                    stream=stream_map.stream_alias,
+                    line=line,
+                    key=rejected.key,
+                    reason=rejected.reason,
+                    record=record,
+                )
+                continue
+            sink._get_context(record)
+            if sink.is_full:
+                self.drain_one(sink)
+        self._handle_max_record_age()
+
+    def _on_invalid_line(self, invalid: InvalidLine) -> None:
+        self.invalid.handle(stream=None, line=invalid.line_number, key=None,
+                            reason=invalid.reason, raw=invalid.raw[:10000])
+
+    def _handle_max_record_age(self) -> None:
+        oldest = [s.oldest_pending_at for s in self._sinks_active.values()
+                  if isinstance(s, EventHubSink) and s.oldest_pending_at is not None]
+        if oldest and time.monotonic() - min(oldest) >= self.max_latency:
+            self.drain_all()
+
+    def _on_tick(self) -> None:
+        """Input is idle (or a chunk ended): send what waits, and relay a new STATE."""
+        self.delivery.raise_if_failed()
+        self._handle_max_record_age()
+        if self._latest_state and self._latest_state != self._checkpointed_state:
+            self.drain_all()
+
+    # STATE: written by delivery once the events before it are accepted -------------------
+
+    def _write_state_message(self, state: dict) -> None:
+        self._checkpointed_state = state
+        self.delivery.checkpoint(state)
+
+    def _emit_state(self, state: dict) -> None:
+        sys.stdout.write(orjson.dumps(state).decode() + "\n")
+        sys.stdout.flush()
+
+    # End of input, errors and signals -----------------------------------------------------
+
+    def process_endofpipe(self) -> None:
+        super().process_endofpipe()
+        timeout = self.config.get("shutdown_timeout_seconds", 30.0) if self._terminating else None
+        if not self.delivery.flush(timeout):
+            pending = self.delivery.pending_events()
+            raise TargetError(
+                f"stopped with {pending} events not yet accepted by Event Hubs after "
+                f"{timeout} s; no STATE was written for them, re-run from the last STATE"
+            )
+
+    def run(self, file_input: t.IO[str] | None = None) -> int:
+        """Process the input; returns the exit code. Errors end as one clear log line."""
+        code = 0
+        try:
+            self.listen(file_input)
+        except TargetError as error:
+            self._salvage(error)
+            self.logger.error("%s", error)
+            code = 1
+        finally:
+            self.delivery.close()
+            self._log_summary()
+        if self._terminating and code == 0:
+            self.logger.info("Stopped on a termination signal; all events read were accepted")
+        return code
+
+    def _salvage(self, error: TargetError) -> None:
+        """After bad input, still deliver the records read before it and their STATE."""
+        if getattr(error, "during_drain", False) or self.delivery._failure is not None:
+            return
+        try:
+            self.drain_all()
+            self.delivery.flush(float(self.config.get("shutdown_timeout_seconds", 30.0)))
+        except TargetError as second:
+            self.logger.error("While saving records read before the error: %s", second)
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        if self._terminating:  # a second signal: stop now, writing nothing more
+            self.logger.error("Second termination signal: exiting without waiting for sends")
+            os._exit(1)
+        self._terminating = True
+        self.logger.warning(
+            "Received %s: finishing sends of what was read, then writing STATE",
+            signal.Signals(signum).name,
+        )
+
+    def _log_summary(self) -> None:
+        stats = self.delivery.stats
+        seconds = time.monotonic() - self._started
+        partitions = ", ".join(f"{k}: {v}" for k, v in sorted(stats.per_partition.items()))
+        self.logger.info(
+            "Summary: %d records read, %d events sent (per partition {%s}), %d retries "
+            "(%d throttled), %d invalid, %.1f s, %.0f records/s",
+            self._records_read,
+            stats.events_sent,
+            partitions,
+            stats.retries,
+            stats.throttled,
+            self.invalid.total,
+            seconds,
+            self._records_read / seconds if seconds else 0.0,
+        )
+
+    @classmethod
+    def invoke(  # type: ignore[override]
+        cls,
+        *,
+        about: bool = False,
+        about_format: str | None = None,
+        config: t.Any = None,
+        file_input: t.IO[str] | None = None,
+    ) -> None:
+        if about:
+            super().invoke(about=about, about_format=about_format, config=config)
+            return
+        cls.print_version(print_fn=cls.logger.info)
+        try:
+            target = cls(
+                config=config.config if config else None,
+                validate_config=True,
+                parse_env_config=config.parse_env if config else False,
+            )
+        except TargetError as error:
+            cls.logger.error("Configuration error: %s", error)
+            sys.exit(1)
+        code = target.run(file_input)
+        if code:
+            sys.exit(code)
+
+
+if __name__ == "__main__":
+    TargetAzureEventHubs.cli()

@@ -1,0 +1,86 @@
+"""The retry policy of delivery: which failures are retried, and how long it waits."""
+
+from __future__ import annotations
+
+import pytest
+from azure.eventhub.exceptions import (
+    AuthenticationError,
+    ConnectError,
+    ConnectionLostError,
+    EventDataSendError,
+    OperationTimeoutError,
+)
+
+from target_azure_eventhubs.connection import connection_from_config
+from target_azure_eventhubs.delivery import (
+    SERVER_BUSY_MIN_WAIT,
+    DeliveryOptions,
+    Outbound,
+    backoff_delay,
+    classify,
+    describe_failure,
+    event_fits,
+)
+
+SPEC = connection_from_config(
+    {"namespace": "contoso", "eventhub_name": "profiles", "sas_key_name": "send", "sas_key": "k3y"}
+)
+
+
+def _with_condition(exc_type: type[Exception], condition: str, text: str = "failed") -> Exception:
+    exc = exc_type(text)
+    exc.error = condition  # type: ignore[attr-defined]  # as the SDK sets it from the AMQP error
+    return exc
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (AuthenticationError("CBS put-token failed 401"), "fatal"),
+        (_with_condition(ConnectError, "not-found"), "fatal"),
+        (_with_condition(ConnectError, "unauthorized-access"), "fatal"),
+        (_with_condition(EventDataSendError, "link:message-size-exceeded"), "fatal"),
+        (_with_condition(EventDataSendError, "server-busy"), "throttled"),
+        (EventDataSendError("rejected: com.microsoft:server-busy, please wait 4 seconds"), "throttled"),
+        (ConnectionLostError("connection closed"), "transient"),
+        (OperationTimeoutError("send timed out"), "transient"),
+        (ConnectError("connection refused"), "transient"),
+        (ConnectionResetError("reset by peer"), "transient"),
+        (ValueError("a bug"), "fatal"),
+    ],
+)
+def test_classify(exc: Exception, kind: str) -> None:
+    assert classify(exc) == kind
+
+
+@pytest.mark.parametrize("attempt", range(1, 12))
+def test_backoff_grows_and_is_capped(attempt: int) -> None:
+    options = DeliveryOptions(retry_backoff_seconds=0.5, retry_backoff_max_seconds=10)
+    ceiling = min(10, 0.5 * 2 ** (attempt - 1))
+    for _ in range(50):
+        delay = backoff_delay(attempt, "transient", options)
+        assert ceiling / 2 <= delay <= ceiling
+
+
+@pytest.mark.parametrize("attempt", [1, 2, 3])
+def test_throttling_waits_at_least_what_the_service_asks(attempt: int) -> None:
+    options = DeliveryOptions(retry_backoff_seconds=0.01)
+    for _ in range(50):
+        assert backoff_delay(attempt, "throttled", options) >= SERVER_BUSY_MIN_WAIT
+
+
+def test_failure_descriptions_name_the_hub_and_key_name_but_not_the_key() -> None:
+    text = describe_failure(AuthenticationError("401 unauthorized"), SPEC, "profiles")
+    assert "refused the credentials" in text
+    assert "'send'" in text and "'profiles'" in text
+    assert "k3y" not in text
+    missing = describe_failure(_with_condition(ConnectError, "not-found"), SPEC, "nohub")
+    assert "'nohub'" in missing and "does not exist" in missing
+
+
+def test_event_fits_is_exact_near_the_limit() -> None:
+    small = Outbound(body=b"x" * 100, message_id="m", properties={"stream": "s"})
+    assert event_fits(small, 1024)
+    big = Outbound(body=b"x" * 1000, message_id="m", properties={"stream": "s"})
+    assert not event_fits(big, 1024)
+    assert event_fits(big, 1500)
