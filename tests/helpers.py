@@ -113,27 +113,31 @@ def read_all(
     ``hub_name`` may be omitted when the connection string has ``EntityPath``.
     """
     deadline = time.monotonic() + timeout
-    client = EventHubConsumerClient.from_connection_string(
+    with EventHubConsumerClient.from_connection_string(
         connection_string, consumer_group=consumer_group, eventhub_name=hub_name
-    )
-    with client:
-        targets = {}
-        for pid in client.get_partition_ids():
-            props = client.get_partition_properties(pid)
-            if not props["is_empty"]:
-                targets[pid] = props["last_enqueued_sequence_number"]
+    ) as client:
+        partition_ids = client.get_partition_ids()
+    targets: dict[str, int] = {}
     results: dict[str, list[ReadEvent]] = {}
     errors: list[BaseException] = []
 
-    def run(pid: str, last: int) -> None:
+    def run(pid: str) -> None:
+        # Partitions are read in parallel: every SDK management call and close costs ~0.5 s.
         try:
+            with EventHubConsumerClient.from_connection_string(
+                connection_string, consumer_group=consumer_group, eventhub_name=hub_name
+            ) as props_client:
+                props = props_client.get_partition_properties(pid)
+            if props["is_empty"]:
+                return
+            targets[pid] = props["last_enqueued_sequence_number"]
             results[pid] = _read_partition(
-                connection_string, hub_name, pid, last, deadline, consumer_group
+                connection_string, hub_name, pid, targets[pid], deadline, consumer_group
             )
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=run, args=item) for item in targets.items()]
+    threads = [threading.Thread(target=run, args=(pid,)) for pid in partition_ids]
     for thread in threads:
         thread.start()
     for thread in threads:

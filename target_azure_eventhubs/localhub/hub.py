@@ -240,6 +240,16 @@ class LocalHub:
 
         return int(self._call(count))
 
+    def consumer_count(self, hub_name: str) -> int:
+        """Consumer links currently attached to ``hub_name`` (any group, any partition)."""
+
+        def count() -> int:
+            assert self._server is not None
+            name = hub_name.lower()
+            return sum(len(v) for k, v in self._server.consumers.items() if k[0] == name)
+
+        return int(self._call(count))
+
 
 async def _as_coroutine(fn: Any) -> Any:
     return fn()
