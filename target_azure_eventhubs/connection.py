@@ -25,7 +25,7 @@ def namespace_host(namespace: str) -> str:
     """`contoso` -> `contoso.servicebus.windows.net`; a full host name is kept as given."""
     value = namespace.strip()
     value = re.sub(r"^(sb|amqps?|https?)://", "", value).rstrip("/")
-    if "." in value or ":" in value:
+    if "." in value or ":" in value or is_loopback(value):
         return value
     return value + SERVICEBUS_SUFFIX
 
@@ -131,6 +131,9 @@ def _client_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
                 "pip install 'target-azure-eventhubs[websockets]'"
             ) from exc
         kwargs["transport_type"] = TransportType.AmqpOverWebsocket
+    else:
+        # Explicit: with custom_endpoint_address the SDK would otherwise pick websockets.
+        kwargs["transport_type"] = TransportType.Amqp
     if endpoint := config.get("custom_endpoint_address"):
         kwargs["custom_endpoint_address"] = endpoint
     if verify := config.get("connection_verify"):

@@ -119,8 +119,8 @@ def describe_failure(exc: BaseException, spec: ConnectionSpec, hub: str) -> str:
         return f"Event Hubs refused the credentials for {where}: the key or token was rejected"
     condition = _condition_of(exc)
     if reason := _FATAL_CONDITIONS.get(condition):
-        return f"{where}: {reason} ({first_line(exc)})"
-    return f"{where}: {type(exc).__name__}: {first_line(exc)}"
+        return f"Cannot send to {where}: {reason} ({first_line(exc)})"
+    return f"Cannot send to {where}: {type(exc).__name__}: {first_line(exc)}"
 
 
 def first_line(exc: BaseException) -> str:
@@ -333,9 +333,7 @@ class _HubSender:
             )
         except Exception as exc:
             client.close()
-            raise DeliveryError(
-                "cannot open " + describe_failure(exc, self.delivery.spec, self.hub)
-            ) from exc
+            raise DeliveryError(describe_failure(exc, self.delivery.spec, self.hub)) from exc
         client.close()
         workers = max(1, min(options.max_parallel_sends, len(self.partition_ids)))
         if options.round_robin:
@@ -466,8 +464,8 @@ class _Sender:
                     self.delivery.stats.throttled += 1
                 if attempt > options.max_retries:
                     raise DeliveryError(
-                        f"gave up after {options.max_retries} retries sending to partition "
-                        f"{queue.label} of "
+                        f"Gave up after {options.max_retries} retries of a batch for partition "
+                        f"{queue.label}. "
                         f"{describe_failure(exc, self.delivery.spec, self.hub.hub)}"
                     ) from exc
                 delay = backoff_delay(attempt, kind, options)

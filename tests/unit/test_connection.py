@@ -28,6 +28,7 @@ class FakeCredential:
         ("contoso.servicebus.windows.net", "contoso.servicebus.windows.net"),
         ("sb://contoso.servicebus.windows.net/", "contoso.servicebus.windows.net"),
         ("127.0.0.1:5671", "127.0.0.1:5671"),
+        ("localhost", "localhost"),
     ],
 )
 def test_namespace_host(given: str, expected: str) -> None:
