@@ -43,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--data-dir", help="keep partition logs on disk here (fsynced)")
     p.add_argument("--max-message-size", type=int, default=1024 * 1024)
+    p.add_argument("--max-frame-size", type=int, default=4 * 1024 * 1024)
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--tls-port", type=int, default=5671)
@@ -103,7 +104,13 @@ async def serve(args: argparse.Namespace) -> None:
     faults.refuse_tokens(args.fault_refuse_tokens)
     faults.token_lifetime(args.fault_token_lifetime)
     storage = Storage(hubs, args.data_dir)
-    server = HubServer(storage, Authorizer(policies), faults, args.max_message_size)
+    server = HubServer(
+        storage,
+        Authorizer(policies),
+        faults,
+        args.max_message_size,
+        max_frame_size=args.max_frame_size,
+    )
     port = await server.listen(args.host, args.port)
     print(connection_string(args.host, port, args.key_name, args.key), flush=True)
     if args.tls_cert and args.tls_key:

@@ -108,7 +108,9 @@ class LocalHub:
         tls_key: str | None = None,
         tls_port: int | None = None,
         faults: Faults | None = None,
+        max_frame_size: int = 4 * 1024 * 1024,
     ) -> None:
+        self.max_frame_size = max_frame_size
         self.hubs = dict(hubs or DEFAULT_HUBS)
         self.host = host
         self.requested_port = port
@@ -151,6 +153,11 @@ class LocalHub:
             ready.set()
             loop.run_forever()
             loop.run_until_complete(self._stop_async())
+            # Let connection tasks finish their teardown before the loop goes away.
+            pending = asyncio.all_tasks(loop)
+            for task in pending:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
             loop.close()
 
         self._thread = threading.Thread(target=run, name="localhub", daemon=True)
@@ -164,7 +171,13 @@ class LocalHub:
     async def _start_async(self) -> None:
         self._storage = Storage(self.hubs, self.data_dir)
         authorizer = Authorizer(self.policies, self.accepted_bearer_tokens)  # type: ignore[arg-type]
-        self._server = HubServer(self._storage, authorizer, self.faults, self.max_message_size)
+        self._server = HubServer(
+            self._storage,
+            authorizer,
+            self.faults,
+            self.max_message_size,
+            max_frame_size=self.max_frame_size,
+        )
         self.port = await self._server.listen(self.host, self.requested_port)
         if self.tls_cert and self.tls_key:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -214,7 +214,7 @@ class Connection:
             [
                 self.server.container_id,
                 None,
-                UInt(MAX_FRAME_SIZE),
+                UInt(self.server.max_frame_size),
                 UShort(65535),
                 None,
                 None,
@@ -368,8 +368,11 @@ class HubServer:
         authorizer: Authorizer,
         faults: Faults,
         max_message_size: int = 1024 * 1024,
+        *,
         container_id: str = "localhub",
+        max_frame_size: int = MAX_FRAME_SIZE,
     ) -> None:
+        self.max_frame_size = max_frame_size
         self.storage = storage
         self.authorizer = authorizer
         self.faults = faults

@@ -125,3 +125,17 @@ def test_management_properties(hub: LocalHub, producer: EventHubProducerClient) 
     other = EventHubProducerClient.from_connection_string(hub.connection_string("orders"))
     with other:
         assert other.get_partition_ids() == ["0", "1"]
+
+
+def test_multi_frame_transfers_are_reassembled(make_producer) -> None:
+    # A 64 KiB max frame size makes the SDK split each large transfer into several frames.
+    with LocalHub(hubs={"profiles": 1}, max_frame_size=65536) as small_frames:
+        producer = make_producer(small_frames.connection_string("profiles"), **FAST_FAIL)
+        producer.send_event(EventData(b"L" * 300_000))
+        batch = producer.create_batch()
+        for i in range(400):
+            batch.add(EventData(b"%04d" % i + b"m" * 1000))
+        producer.send_batch(batch)
+        stored = small_frames.events("profiles", "0")
+        assert [len(e.body) for e in stored] == [300_000] + [1004] * 400
+        assert [e.body[:4] for e in stored[1:]] == [b"%04d" % i for i in range(400)]
