@@ -18,6 +18,7 @@ Set ``RELIABILITY_REPORT=/path/file.jsonl`` to get one JSON line per scenario;
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -266,10 +267,8 @@ class TargetProcess:
         if self._feeder is not None:
             self._feeder.join(30)
         assert self.proc.stdin is not None
-        try:
+        with contextlib.suppress(OSError):
             self.proc.stdin.close()
-        except OSError:
-            pass
 
     def send_signal(self, sig: int) -> None:
         self.proc.send_signal(sig)

@@ -3,6 +3,7 @@ expiring — all while a run is in progress."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import time
@@ -73,7 +74,7 @@ def test_withheld_dispositions_time_out_are_retried_and_hold_back_state(tmp_path
         match = re.search(r"partition (\S+) failed", line)
         if match:
             per_partition.setdefault(match.group(1), []).append(t)
-    gaps = [b - a for times in per_partition.values() for a, b in zip(times, times[1:], strict=False)]
+    gaps = [b - a for times in per_partition.values() for a, b in itertools.pairwise(times)]
     assert gaps and min(gaps) >= 0.9, gaps
 
 
