@@ -183,6 +183,8 @@ class Delivery:
     def open_hub(self, hub: str) -> None:
         """Connect to a hub up front: fails fast on bad credentials or a missing hub."""
         if hub not in self._hubs:
+            if self._closing:
+                raise DeliveryError(f"cannot open event hub '{hub}': delivery is closed")
             sender = _HubSender(self, hub)
             sender.start()
             self._hubs[hub] = sender

@@ -374,6 +374,7 @@ class TargetAzureEventHubs(Target):
                 f"stopped with {pending} events not yet accepted by Event Hubs after "
                 f"{timeout} s; no STATE was written for them, re-run from the last STATE"
             )
+        self.delivery.close()  # everything is accepted: release connections and threads
 
     def run(self, file_input: t.IO[str] | None = None) -> int:
         """Process the input; returns the exit code. Errors end as one clear log line."""
