@@ -70,7 +70,6 @@ CONFIG = {
     "on_invalid_record": "dead_letter",
     "dead_letter_path": str(DEAD_LETTERS),
     "max_latency_ms": 100,
-    "max_parallel_sends": 1,  # one connection per run keeps each of the many short runs quick
 }
 
 
