@@ -103,6 +103,8 @@ def classify(exc: BaseException) -> str:
     if isinstance(exc, AuthenticationError):
         return "fatal"
     condition = _condition_of(exc)
+    if condition == "unauthorized-access" and "expired" in str(exc).lower():
+        return "transient"  # a new connection puts a fresh token
     if condition in _FATAL_CONDITIONS:
         return "fatal"
     if "server-busy" in condition:

@@ -39,6 +39,7 @@ def _with_condition(exc_type: type[Exception], condition: str, text: str = "fail
         (AuthenticationError("CBS put-token failed 401"), "fatal"),
         (_with_condition(ConnectError, "not-found"), "fatal"),
         (_with_condition(ConnectError, "unauthorized-access"), "fatal"),
+        (_with_condition(ConnectionLostError, "unauthorized-access", "The token has expired."), "transient"),
         (_with_condition(EventDataSendError, "link:message-size-exceeded"), "fatal"),
         (_with_condition(EventDataSendError, "server-busy"), "throttled"),
         (EventDataSendError("rejected: com.microsoft:server-busy, please wait 4 seconds"), "throttled"),
