@@ -6,7 +6,13 @@ import time
 
 import pytest
 from azure.eventhub import EventData
-from azure.eventhub.exceptions import AuthenticationError, EventDataSendError, OperationTimeoutError
+from azure.eventhub.exceptions import (
+    AuthenticationError,
+    ConnectError,
+    ConnectionLostError,
+    EventDataSendError,
+    OperationTimeoutError,
+)
 
 from target_azure_eventhubs.localhub import SERVER_BUSY_DESCRIPTION, LocalHub
 
@@ -88,3 +94,20 @@ def test_token_lifetime_detaches_then_sdk_recovers(hub: LocalHub, make_producer,
     assert "token for profiles expired; detaching link" in caplog.text
     producer.send_batch([EventData(b"second")])
     assert sorted(e.body for e in hub.events("profiles")) == [b"first", b"second"]
+
+
+def test_detach_and_close_without_retries_raise(hub: LocalHub, make_producer) -> None:
+    producer = make_producer(hub.connection_string("profiles"), retry_total=0)
+    producer.send_batch([EventData(b"a")])
+    hub.faults.detach_links()
+    time.sleep(0.2)
+    with pytest.raises(ConnectionLostError) as lost:
+        producer.send_batch([EventData(b"lost")])
+    assert lost.value.error == "link:detach-forced"
+    producer.send_batch([EventData(b"b")])
+    hub.faults.close_connections()
+    time.sleep(0.2)
+    with pytest.raises(ConnectError) as closed:
+        producer.send_batch([EventData(b"lost")])
+    assert closed.value.error == "connection:forced"
+    assert sorted(e.body for e in hub.events("profiles")) == [b"a", b"b"]
