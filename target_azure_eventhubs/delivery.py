@@ -26,17 +26,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.eventhub import EventData, EventDataBatch, EventHubProducerClient
+from azure.eventhub import EventDataBatch, EventHubProducerClient
 from azure.eventhub.exceptions import (
     AuthenticationError,
     EventHubError,
 )
 
 from target_azure_eventhubs.connection import ConnectionSpec
+from target_azure_eventhubs.encoding import empty_batch_size, fill_batch, section_size
 from target_azure_eventhubs.errors import DeliveryError
 from target_azure_eventhubs.partitioning import partition_for_key
 
-CONTENT_TYPE = "application/json"
 SERVER_BUSY_MIN_WAIT = 4.0  # the service asks publishers to wait 4 s when throttled
 _POLL = 0.05  # how often waiting threads re-check for stop and failure
 _FATAL_CONDITIONS = {
@@ -49,16 +49,14 @@ _FATAL_CONDITIONS = {
 
 @dataclass(slots=True)
 class Outbound:
-    """One encoded event, waiting for acceptance."""
+    """One event, already AMQP-encoded (see `encoding`), waiting for acceptance."""
 
-    body: bytes
-    message_id: str
-    properties: dict[str, str]
+    encoded: bytes
     seq: int = 0
 
     @property
     def size(self) -> int:
-        return len(self.body) + 64
+        return section_size(self.encoded)
 
 
 @dataclass(frozen=True)
@@ -429,22 +427,16 @@ class _Sender:
         assert self.client is not None
         with self.delivery._cond:
             # Only this thread removes from the queue: a snapshot of its head is stable.
-            pending = list(itertools.islice(queue.events, 0, 4096))
+            pending = [out.encoded for out in itertools.islice(queue.events, 0, 8192)]
         batch = self.client.create_batch(
             partition_id=queue.partition_id, max_size_in_bytes=self.hub.max_batch_bytes
         )
-        count = 0
-        for out in pending:
-            try:
-                batch.add(to_event_data(out))
-            except ValueError:
-                if count == 0:
-                    raise DeliveryError(
-                        f"an event of {len(out.body)} bytes does not fit in a batch of "
-                        f"{self.hub.max_batch_bytes} bytes for event hub '{self.hub.hub}'"
-                    ) from None
-                break
-            count += 1
+        count = fill_batch(batch, pending)
+        if count == 0:
+            raise DeliveryError(
+                f"an event of {len(pending[0])} bytes does not fit in a batch of "
+                f"{self.hub.max_batch_bytes} bytes for event hub '{self.hub.hub}'"
+            )
         return batch, count
 
     def _send_with_retry(self, batch: EventDataBatch, queue: _Queue) -> None:
@@ -501,21 +493,9 @@ class _Sender:
         self.client = self.hub._new_client()
 
 
-def to_event_data(out: Outbound) -> EventData:
-    event = EventData(out.body)
-    event.content_type = CONTENT_TYPE
-    event.message_id = out.message_id
-    event.properties = out.properties  # type: ignore[assignment]
-    return event
-
-
 def event_fits(out: Outbound, max_bytes: int) -> bool:
-    """Whether the event alone fits in an empty batch of `max_bytes` (exact for large ones)."""
-    if out.size + sum(len(k) + len(v) for k, v in out.properties.items()) + 256 < max_bytes:
-        return True
-    batch = EventDataBatch(max_size_in_bytes=max_bytes)
-    try:
-        batch.add(to_event_data(out))
-    except ValueError:
-        return False
-    return True
+    """Whether the event alone fits in an empty batch of `max_bytes`."""
+    return _EMPTY_BATCH + out.size <= max_bytes
+
+
+_EMPTY_BATCH = empty_batch_size()

@@ -27,6 +27,7 @@ from target_azure_eventhubs.conversion import (
     message_id_for,
 )
 from target_azure_eventhubs.delivery import Outbound, event_fits
+from target_azure_eventhubs.encoding import encode_event_message
 from target_azure_eventhubs.errors import InvalidRecordFailure
 
 if t.TYPE_CHECKING:
@@ -173,7 +174,7 @@ class EventHubSink(BatchSink):
             if event_fits(out, self.max_event_bytes):
                 ready.append((None if self._target.round_robin else key, out))
             else:
-                too_large.append((key, line, len(out.body)))
+                too_large.append((key, line, len(out.encoded)))
         self._target.delivery.submit(self.eventhub, ready)
         for key, line, size in too_large:
             self._reject_too_large(key, line, size)
@@ -195,11 +196,8 @@ class EventHubSink(BatchSink):
 
     def _outbound(self, profile: ProfileEvent) -> Outbound:
         body = encode_event(build_event(profile, self.settings))
-        return Outbound(
-            body=body,
-            message_id=message_id_for(body),
-            properties={"stream": self.stream_name, "segment_ids": ",".join(profile.segment_ids())},
-        )
+        properties = {"stream": self.stream_name, "segment_ids": ",".join(profile.segment_ids())}
+        return Outbound(encode_event_message(body, message_id_for(body), properties))
 
     def _key_label(self, key: str) -> str | None:
         field = self.partition_key_field

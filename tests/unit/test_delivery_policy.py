@@ -79,9 +79,12 @@ def test_failure_descriptions_name_the_hub_and_key_name_but_not_the_key() -> Non
     assert "'nohub'" in missing and "does not exist" in missing
 
 
-def test_event_fits_is_exact_near_the_limit() -> None:
-    small = Outbound(body=b"x" * 100, message_id="m", properties={"stream": "s"})
-    assert event_fits(small, 1024)
-    big = Outbound(body=b"x" * 1000, message_id="m", properties={"stream": "s"})
-    assert not event_fits(big, 1024)
-    assert event_fits(big, 1500)
+def test_event_fits_is_exact_at_the_limit() -> None:
+    from azure.eventhub import EventDataBatch
+
+    from target_azure_eventhubs.encoding import encode_event_message
+
+    out = Outbound(encode_event_message(b"x" * 1000, "m", {"stream": "s"}))
+    exact = EventDataBatch()._size + len(out.encoded) + 8  # a vbin32 data section
+    assert event_fits(out, exact)
+    assert not event_fits(out, exact - 1)

@@ -1,0 +1,93 @@
+"""AMQP encoding of events and batches, byte-identical to the azure-eventhub SDK's own.
+
+`EventData(...)` plus `EventDataBatch.add` costs ~50 µs per event (each event is converted
+and encoded twice). The target's events all have the same shape (properties with a message
+id and content type, string application properties, one data section), so they are encoded
+here once, directly, in a few microseconds; `tests/unit/test_encoding.py` proves the bytes
+equal the SDK's for any body and properties. The SDK still sends the batch: `fill_batch`
+puts the encoded events into an `EventDataBatch` the same way its `add` does.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+
+from azure.eventhub import EventDataBatch
+
+CONTENT_TYPE = "application/json"
+
+_PROPERTIES = b"\x00\x53\x73"  # described, smallulong 0x73: amqp:properties:list
+_APPLICATION_PROPERTIES = b"\x00\x53\x74"  # amqp:application-properties:map
+_DATA = b"\x00\x53\x75"  # amqp:data:binary
+_NULL = b"\x40"
+# properties: user-id, to, subject, reply-to, correlation-id are null before content-type;
+# content-encoding .. reply-to-group-id (6 fields) are null after it.
+_NULLS_BEFORE_CONTENT_TYPE = _NULL * 5
+_NULLS_AFTER_CONTENT_TYPE = _NULL * 6
+_PROPERTY_FIELDS = 13
+# What one more data section costs in a batch message (descriptor + vbin8 / vbin32 header).
+_SECTION_OVERHEAD_SMALL, _SECTION_OVERHEAD_LARGE = 5, 8
+
+
+def _variable(small_code: int, large_code: int, payload: bytes) -> bytes:
+    size = len(payload)
+    if size <= 255:
+        return bytes((small_code, size)) + payload
+    return bytes((large_code,)) + struct.pack(">L", size) + payload
+
+
+def _string(value: str) -> bytes:
+    return _variable(0xA1, 0xB1, value.encode("utf-8"))
+
+
+def _compound(small_code: int, large_code: int, count: int, items: bytes) -> bytes:
+    size = len(items)
+    if count <= 255 and size < 255:
+        return bytes((small_code, size + 1, count)) + items
+    return bytes((large_code,)) + struct.pack(">LL", size + 4, count) + items
+
+
+_CONTENT_TYPE_SYMBOL = _variable(0xA3, 0xB3, CONTENT_TYPE.encode("ascii"))
+
+
+def encode_event_message(body: bytes, message_id: str, properties: Mapping[str, str]) -> bytes:
+    """The AMQP message of one event, as the SDK encodes `EventData` inside a batch."""
+    fields = (
+        _string(message_id)
+        + _NULLS_BEFORE_CONTENT_TYPE
+        + _CONTENT_TYPE_SYMBOL
+        + _NULLS_AFTER_CONTENT_TYPE
+    )
+    parts = [_PROPERTIES, _compound(0xC0, 0xD0, _PROPERTY_FIELDS, fields)]
+    if properties:
+        pairs = b"".join(_string(k) + _string(v) for k, v in properties.items())
+        parts += [_APPLICATION_PROPERTIES, _compound(0xC1, 0xD1, len(properties) * 2, pairs)]
+    parts += [_DATA, _variable(0xA0, 0xB0, body)]
+    return b"".join(parts)
+
+
+def section_size(encoded: bytes) -> int:
+    """Bytes one encoded event adds to a batch, by the SDK's own accounting."""
+    size = len(encoded)
+    return size + (_SECTION_OVERHEAD_SMALL if size < 256 else _SECTION_OVERHEAD_LARGE)
+
+
+def empty_batch_size() -> int:
+    return EventDataBatch()._size  # the SDK's own measure of the envelope
+
+
+def fill_batch(batch: EventDataBatch, encoded: Sequence[bytes]) -> int:
+    """Append encoded events while they fit, as `EventDataBatch.add` would; returns how many."""
+    data = batch._message[5]  # BatchMessage.data: the events' data sections
+    size, limit, added = batch._size, batch.max_size_in_bytes, 0
+    for message in encoded:
+        after = size + section_size(message)
+        if after > limit:
+            break
+        data.append(message)
+        size = after
+        added += 1
+    batch._size = size
+    batch._count += added
+    return added
