@@ -397,8 +397,15 @@ class _Sender:
                 self.client.close()
 
     def _warm_up(self) -> None:
-        # The first send to a partition costs a connect, CBS and attach: pay it up front.
+        # The first send to a partition costs a connect, CBS and attach: pay it up front,
+        # and tell the client the partition ids so it skips its own $management round trip.
         self.client = self.hub._new_client()
+        try:
+            self.client._partition_ids = list(self.hub.partition_ids)
+            for partition_id in self.hub.partition_ids:
+                self.client._producers.setdefault(partition_id, None)
+        except AttributeError:  # another SDK version: it will look the ids up itself
+            pass
         for queue in self.queues:
             if queue.partition_id is None:
                 continue
@@ -406,7 +413,7 @@ class _Sender:
                 self.client._start_producer(queue.partition_id)
                 self.client._producers[queue.partition_id]._open_with_retry()  # type: ignore[union-attr]
             except Exception:
-                continue
+                continue  # best effort: the first send connects and retries properly
 
     def _next_queue(self) -> _Queue | None:
         cond = self.delivery._cond
@@ -428,8 +435,10 @@ class _Sender:
         with self.delivery._cond:
             # Only this thread removes from the queue: a snapshot of its head is stable.
             pending = [out.encoded for out in itertools.islice(queue.events, 0, 8192)]
-        batch = self.client.create_batch(
-            partition_id=queue.partition_id, max_size_in_bytes=self.hub.max_batch_bytes
+        # The constructor, not client.create_batch(): that would open one more link just to
+        # read the maximum message size, which the hub sender already knows.
+        batch = EventDataBatch(
+            max_size_in_bytes=self.hub.max_batch_bytes, partition_id=queue.partition_id
         )
         count = fill_batch(batch, pending)
         if count == 0:
