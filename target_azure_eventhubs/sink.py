@@ -7,7 +7,6 @@ do every `max_latency_ms`, and keeps the SDK's clients out of the SDK's drain th
 
 from __future__ import annotations
 
-import time
 import typing as t
 from dataclasses import dataclass
 
@@ -88,7 +87,6 @@ class EventHubSink(BatchSink):
         self.group_by_profile = bool(self.config.get("group_by_profile", True))
         self._pending: dict[str, _Pending] = {}
         self._ungrouped: list[tuple[str, ProfileEvent, int]] = []
-        self.oldest_pending_at: float | None = None
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         if not self.validate_schema:
@@ -118,8 +116,6 @@ class EventHubSink(BatchSink):
         except InvalidRecordError as exc:
             raise RecordRejected(exc.reason, self.record_label(record)) from None
         key = self._partition_key(record, profile)
-        if self.oldest_pending_at is None:
-            self.oldest_pending_at = time.monotonic()
         if not self.group_by_profile:
             self._ungrouped.append((key, profile, line))
         elif (held := self._pending.get(key)) is not None:
@@ -166,7 +162,7 @@ class EventHubSink(BatchSink):
             items = [(key, held.profile, held.line) for key, held in self._pending.items()]
         else:
             items = self._ungrouped
-        self._pending, self._ungrouped, self.oldest_pending_at = {}, [], None
+        self._pending, self._ungrouped = {}, []
         ready: list[tuple[str | None, Outbound]] = []
         too_large: list[tuple[str, int, int]] = []
         for key, profile, line in items:

@@ -262,6 +262,7 @@ class TargetAzureEventHubs(Target):
         self._started = time.monotonic()
         self._terminating = False
         self._checkpointed_state: dict | None = None
+        self._oldest_pending: float | None = None  # when the oldest unsent record was read
         reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
@@ -332,6 +333,8 @@ class TargetAzureEventHubs(Target):
                 )
                 continue
             sink._get_context(record)
+            if self._oldest_pending is None:
+                self._oldest_pending = time.monotonic()
             if sink.is_full:
                 self.drain_one(sink)
         self._handle_max_record_age()
@@ -341,10 +344,14 @@ class TargetAzureEventHubs(Target):
                             reason=invalid.reason, raw=invalid.raw[:10000])
 
     def _handle_max_record_age(self) -> None:
-        oldest = [s.oldest_pending_at for s in self._sinks_active.values()
-                  if isinstance(s, EventHubSink) and s.oldest_pending_at is not None]
-        if oldest and time.monotonic() - min(oldest) >= self.max_latency:
+        if self._oldest_pending is None:
+            return
+        if time.monotonic() - self._oldest_pending >= self.max_latency:
             self.drain_all()
+
+    def _reset_max_record_age(self) -> None:
+        super()._reset_max_record_age()
+        self._oldest_pending = None  # drain_all sent everything that was waiting
 
     def _on_tick(self) -> None:
         """Input is idle (or a chunk ended): send what waits, and relay a new STATE."""
