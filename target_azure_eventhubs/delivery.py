@@ -239,14 +239,21 @@ class Delivery:
         with self._cond:
             self._raise_if_failed()
 
-    def close(self) -> None:
-        """Stop the senders (whatever is still queued stays unsent) and close clients."""
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the senders and close their clients; whatever is still queued stays unsent.
+
+        Unsent events stop STATE for good, and stop the senders' retries: a shutdown must
+        not wait for the whole retry budget (an in-flight send gets up to `timeout`).
+        """
         with self._cond:
             self._closing = True
+            if self._buffered_bytes > 0 and self._failure is None:
+                self._failure = DeliveryError("stopped with events not yet accepted")
             self._cond.notify_all()
         self._stopped.set()
+        deadline = time.monotonic() + timeout
         for sender in self._hubs.values():
-            sender.join()
+            sender.join(max(0.0, deadline - time.monotonic()))
 
     # Internals shared with the senders ----------------------------------------------------
 
@@ -364,9 +371,10 @@ class _HubSender:
         # Our retry loop owns retries; the SDK's would resend without backoff.
         return self.delivery.spec.create_producer(self.hub, retry_total=0)
 
-    def join(self) -> None:
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 class _Sender:

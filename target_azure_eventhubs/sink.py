@@ -62,6 +62,10 @@ class RecordRejected(Exception):
 class _Pending:
     profile: ProfileEvent
     line: int
+    order: int  # input position of the latest row merged in (see Target.next_order)
+
+
+_Keyed = tuple[str, _Pending]
 
 
 class EventHubSink(BatchSink):
@@ -86,7 +90,7 @@ class EventHubSink(BatchSink):
         )
         self.group_by_profile = bool(self.config.get("group_by_profile", True))
         self._pending: dict[str, _Pending] = {}
-        self._ungrouped: list[tuple[str, ProfileEvent, int]] = []
+        self._ungrouped: list[_Keyed] = []
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         if not self.validate_schema:
@@ -116,13 +120,15 @@ class EventHubSink(BatchSink):
         except InvalidRecordError as exc:
             raise RecordRejected(exc.reason, self.record_label(record)) from None
         key = self._partition_key(record, profile)
+        order = self._target.next_order()
         if not self.group_by_profile:
-            self._ungrouped.append((key, profile, line))
+            self._ungrouped.append((key, _Pending(profile, line, order)))
         elif (held := self._pending.get(key)) is not None:
             held.profile.merge(profile)
+            held.order = order  # the merged event carries this row's data: it goes here
             self.tally_duplicate_merged()
         else:
-            self._pending[key] = _Pending(profile, line)
+            self._pending[key] = _Pending(profile, line, order)
 
     def _partition_key(self, record: dict[str, t.Any], profile: ProfileEvent) -> str:
         if self.partition_key_field:
@@ -158,20 +164,19 @@ class EventHubSink(BatchSink):
     # One batch --------------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
-        if self.group_by_profile:
-            items = [(key, held.profile, held.line) for key, held in self._pending.items()]
-        else:
-            items = self._ungrouped
+        """Encode the held events and hand them to the target, which sends them in input order."""
+        items = self._ungrouped or list(self._pending.items())
         self._pending, self._ungrouped = {}, []
-        ready: list[tuple[str | None, Outbound]] = []
+        ready: list[tuple[int, str, str | None, Outbound]] = []
         too_large: list[tuple[str, int, int]] = []
-        for key, profile, line in items:
-            out = self._outbound(profile)
+        for key, held in items:
+            out = self._outbound(held.profile)
             if event_fits(out, self.max_event_bytes):
-                ready.append((None if self._target.round_robin else key, out))
+                partition_key = None if self._target.round_robin else key
+                ready.append((held.order, self.eventhub, partition_key, out))
             else:
-                too_large.append((key, line, len(out.encoded)))
-        self._target.delivery.submit(self.eventhub, ready)
+                too_large.append((key, held.line, len(out.encoded)))
+        self._target.enqueue(ready)
         for key, line, size in too_large:
             self._reject_too_large(key, line, size)
 

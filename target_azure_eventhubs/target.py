@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import logging
+import operator
 import os
 import signal
 import sys
@@ -13,6 +15,7 @@ from types import FrameType
 
 import orjson
 from singer_sdk import typing as th
+from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.target_base import Target
 
 from target_azure_eventhubs.connection import connection_from_config
@@ -21,13 +24,28 @@ from target_azure_eventhubs.conversion import (
     DEFAULT_IDENTITY_FIELDS,
     ConversionSettings,
 )
-from target_azure_eventhubs.delivery import Delivery, DeliveryOptions
-from target_azure_eventhubs.errors import ConfigurationError, InputError, TargetError
+from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, Outbound
+from target_azure_eventhubs.errors import (
+    ConfigurationError,
+    InputError,
+    InvalidRecordFailure,
+    TargetError,
+)
 from target_azure_eventhubs.invalid_records import POLICIES, InvalidRecords
 from target_azure_eventhubs.reader import InvalidLine, TickingReader
 from target_azure_eventhubs.sink import EventHubSink, RecordRejected
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+
+
+class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
+    """A RECORD arrived before its stream's SCHEMA (a broken tap)."""
+
+
+class MissingKeyProperties(InputError, MissingKeyPropertiesError):
+    """A record lacks a key property its SCHEMA declared (a broken tap)."""
 
 CONNECTION_SETTINGS = th.PropertiesList(
     th.Property(
@@ -263,6 +281,9 @@ class TargetAzureEventHubs(Target):
         self._terminating = False
         self._checkpointed_state: dict | None = None
         self._oldest_pending: float | None = None  # when the oldest unsent record was read
+        self._order = itertools.count()
+        self._outgoing: list[tuple[int, str, str | None, Outbound]] = []
+        self._in_drain = False
         reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
@@ -300,24 +321,31 @@ class TargetAzureEventHubs(Target):
 
     def _process_schema_message(self, message_dict: dict) -> None:
         # A schema change makes the SDK start a new sink and drain the old one later; drain
-        # it now so a profile's events keep their input order across the change.
+        # now so a profile's events keep their input order across the change.
         stream = message_dict.get("stream")
         if stream in self._sinks_active and self._sinks_active[stream].current_size:
-            self.drain_one(self._sinks_active[stream])
+            self.drain_all()
         super()._process_schema_message(message_dict)
 
     def _process_record_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream_name = message_dict["stream"]
-        if stream_name not in self.mapper.stream_maps:
-            self._assert_sink_exists(stream_name)  # raises the SDK's error for tests
         line = self.current_line
+        if stream_name not in self.mapper.stream_maps:
+            raise RecordBeforeSchema(
+                f"input line {line}: a RECORD for stream '{stream_name}' arrived before the "
+                "stream's SCHEMA message"
+            )
         for stream_map in self.mapper.stream_maps[stream_name]:
             record = stream_map.transform(copy.copy(message_dict["record"]))
             if record is None:
                 continue
             sink = t.cast(EventHubSink, self.get_sink(stream_map.stream_alias, record=record))
-            sink._singer_validate_message(record)
+            if missing := [k for k in sink.key_properties if k not in record]:
+                raise MissingKeyProperties(
+                    f"input line {line}: a record of stream '{stream_map.stream_alias}' lacks "
+                    f"its key properties {', '.join(missing)}"
+                )
             sink.tally_record_read()
             sink.record_counter_metric.increment()
             self._records_read += 1
@@ -336,8 +364,36 @@ class TargetAzureEventHubs(Target):
             if self._oldest_pending is None:
                 self._oldest_pending = time.monotonic()
             if sink.is_full:
-                self.drain_one(sink)
+                self.drain_all()  # all sinks, so events of all streams leave in input order
         self._handle_max_record_age()
+
+    def next_order(self) -> int:
+        """Input position of a record, so events of all streams are sent in input order."""
+        return next(self._order)
+
+    def enqueue(self, events: list[tuple[int, str, str | None, Outbound]]) -> None:
+        """Take a drained sink's events; they are sent, in input order, after the drain."""
+        self._outgoing.extend(events)
+        if not self._in_drain:
+            self._send_outgoing()
+
+    def _drain_all(self, sink_list: t.Iterable[t.Any], parallelism: int) -> None:
+        # Each sink's process_batch only encodes (see `enqueue`); sending one merged,
+        # input-ordered list keeps a profile's events in order across streams.
+        self._in_drain = True
+        try:
+            super()._drain_all(sink_list, 1)
+        except InvalidRecordFailure:
+            self._send_outgoing()  # this drain's valid events still go; no STATE follows
+            raise
+        finally:
+            self._in_drain = False
+        self._send_outgoing()
+
+    def _send_outgoing(self) -> None:
+        outgoing, self._outgoing = sorted(self._outgoing, key=_first), []
+        for hub, events in itertools.groupby(outgoing, key=_second):
+            self.delivery.submit(hub, ((key, out) for _, _, key, out in events))
 
     def _on_invalid_line(self, invalid: InvalidLine) -> None:
         self.invalid.handle(stream=None, line=invalid.line_number, key=None,
@@ -391,6 +447,9 @@ class TargetAzureEventHubs(Target):
         except TargetError as error:
             self._salvage(error)
             self.logger.error("%s", error)
+            code = 1
+        except Exception as error:  # a bug: say so in one line, keep the traceback for a report
+            self.logger.exception("Unexpected error, please report it: %s", error)
             code = 1
         finally:
             self.delivery.close()
