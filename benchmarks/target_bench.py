@@ -119,15 +119,13 @@ def git_info() -> dict[str, Any]:
         try:
             return subprocess.run(
                 ["git", *args], cwd=HERE.parent, capture_output=True, text=True, check=False
-            ).stdout.strip()
+            ).stdout
         except OSError:
             return ""
 
-    dirty = [
-        line[3:]
-        for line in run("status", "--porcelain", "--", "target_azure_eventhubs").splitlines()
-    ]
-    return {"commit": run("rev-parse", "HEAD"), "product_files_modified": dirty}
+    status = run("status", "--porcelain", "--", "target_azure_eventhubs")
+    dirty = [line[3:] for line in status.splitlines() if line.strip()]
+    return {"commit": run("rev-parse", "HEAD").strip(), "product_files_modified": dirty}
 
 
 def product_digest() -> str:
