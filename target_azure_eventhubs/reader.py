@@ -43,7 +43,8 @@ class TickingReader(MsgSpecReader):
         super().__init__()
         self.line_number = 0
         self.tick_seconds = 0.25
-        self.on_tick: Callable[[], None] = lambda: None
+        # Called with idle=True when no input came for tick_seconds, else after each chunk.
+        self.on_tick: Callable[[bool], None] = lambda idle: None
         self.on_invalid_line: Callable[[InvalidLine], None] | None = None
         self.should_stop: Callable[[], bool] = lambda: False
 
@@ -97,7 +98,7 @@ class TickingReader(MsgSpecReader):
             try:
                 chunk = chunks.get(timeout=self.tick_seconds)
             except queue.Empty:
-                self.on_tick()
+                self.on_tick(True)
                 continue
             if chunk is _EOF:
                 return
@@ -107,7 +108,7 @@ class TickingReader(MsgSpecReader):
                 yield line
                 if self.should_stop():
                     return
-            self.on_tick()
+            self.on_tick(False)
 
 
 def _pump(source: t.IO[t.Any], chunks: queue.Queue[t.Any]) -> None:

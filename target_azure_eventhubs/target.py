@@ -409,11 +409,22 @@ class TargetAzureEventHubs(Target):
         super()._reset_max_record_age()
         self._oldest_pending = None  # drain_all sent everything that was waiting
 
-    def _on_tick(self) -> None:
-        """Input is idle (or a chunk ended): send what waits, and relay a new STATE."""
+    def _on_tick(self, idle: bool) -> None:
+        """Between input chunks: keep max_latency_ms; when idle, also relay a new STATE."""
         self.delivery.raise_if_failed()
         self._handle_max_record_age()
-        if self._latest_state and self._latest_state != self._checkpointed_state:
+        if idle and self._latest_state and self._latest_state != self._checkpointed_state:
+            self.drain_all()
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        super()._process_state_message(message_dict)
+        # Draining at a STATE (a point the tap chose) rather than mid-way between two rows
+        # of one profile keeps the profile's rows in one event. Only once records have
+        # waited a while, so frequent STATE messages do not shrink batches.
+        if (
+            self._oldest_pending is None
+            or time.monotonic() - self._oldest_pending >= self.max_latency / 4
+        ):
             self.drain_all()
 
     # STATE: written by delivery once the events before it are accepted -------------------
