@@ -631,8 +631,12 @@ def print_table(results: dict[str, Any]) -> None:
     base = cases.get("sdk_send", {}).get("records_per_s")
     print()
     print(
-        f"N = {results['records']:,} records/events; body ~"
-        f"{results.get('mean_body_bytes', 0):.0f} B; {results['cpus']} CPUs; "
+        (
+            f"N = {results['records']:,} records/events; body ~{results['mean_body_bytes']:.0f} B; "
+            if "mean_body_bytes" in results
+            else ""
+        )
+        + f"{results['cpus']} CPUs; "
         f"commit {results['git']['commit'][:10]}"
         + (" + uncommitted product changes" if results["git"]["product_files_modified"] else "")
         + f"; product digest {results['product_digest_start']}"
