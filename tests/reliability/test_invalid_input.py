@@ -111,12 +111,6 @@ def test_record_before_its_schema_stops_the_run_without_losing_anything(tmp_path
                        rerun_config=target_config(hub.connection_string()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a RECORD before its SCHEMA ends in a Python traceback and the error has no input "
-    "line: the SDK's RecordsWithoutSchemaException is not a TargetError, so run() does not "
-    "turn it into one clear line",
-)
 def test_record_before_its_schema_is_one_clear_error_with_the_line(tmp_path: Path) -> None:
     with local_hub() as hub:
         _, result = _record_before_schema(tmp_path, hub.connection_string())

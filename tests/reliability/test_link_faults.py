@@ -78,12 +78,6 @@ def test_withheld_dispositions_time_out_are_retried_and_hold_back_state(tmp_path
     assert gaps and min(gaps) >= 0.9, gaps
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="delivery.classify treats amqp:unauthorized-access as fatal even when the hub "
-    "detached the link because the token expired ('The token has expired.'): the run fails "
-    "with 'the credentials lack the Send right' instead of reconnecting with a fresh token",
-)
 def test_tokens_expiring_during_a_long_run_are_refreshed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

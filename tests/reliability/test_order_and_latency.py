@@ -69,12 +69,6 @@ def test_per_profile_order_holds_within_each_stream(three_streams) -> None:
             assert of_stream == sorted(of_stream), (profile, stream, of_stream)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a profile present in several streams loses input order across streams: each "
-    "drain submits one sink's pending events after another's (stream by stream), so on the "
-    "profile's partition stream A's later rows precede stream B's earlier rows",
-)
 def test_per_profile_order_holds_across_streams(three_streams) -> None:
     _, by_profile = three_streams
     for profile, landed in by_profile.items():
