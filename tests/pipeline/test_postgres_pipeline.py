@@ -290,11 +290,20 @@ def run_meltano(project: MeltanoProject, env: dict[str, str], name: str) -> floa
     return seconds
 
 
-def test_postgres_meltano_incremental_pipeline(meltano_project: MeltanoProject, tmp_path: Path):
+@pytest.fixture
+def pg_bin() -> Path:
+    """The PostgreSQL server binaries; the only reason to skip (before installing Meltano)."""
     bin_dir = find_server_bin()
     if bin_dir is None:
         pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, psql) not found under "
                     "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_postgres.sh")
+    return bin_dir
+
+
+def test_postgres_meltano_incremental_pipeline(
+    pg_bin: Path, meltano_project: MeltanoProject, tmp_path: Path
+):
+    bin_dir = pg_bin
     test_started = time.monotonic()
     project = meltano_project
     report: dict = {"test": "postgres_meltano_pipeline", "rows": {}, "events": {},
@@ -434,22 +443,33 @@ def test_postgres_meltano_incremental_pipeline(meltano_project: MeltanoProject, 
         )
         assert code != 0, "meltano run must fail when the hub is gone"
         bookmark3 = get_bookmark(project)
+        assert bookmark3 is not None
         hub.restart()  # same port, same data dir: what it accepted is still there
         events3 = log.new_events()
         record("run3_killed", expected3, events3, seconds3)
-        report["events"]["run3_hub_held_at_kill"] = killed_at
-        report["bookmarks"] = {"run2": bookmark2.isoformat(), "run3": str(bookmark3)}
+        report["events"]["run3_hub_count_when_killed"] = killed_at
+        report["bookmarks"] = {"run2": bookmark2.isoformat(), "run3": bookmark3.isoformat()}
         got3 = match_events(events3, crm, versions)
         assert sum(got3.values()) >= killed_at
         assert all(n == 1 for n in got3.values())
-        # The bookmark moved (the tap checkpoints every 10,000 rows and more than that was
-        # accepted), but not past what the hub holds: every row before it was delivered.
-        assert bookmark3 is not None and bookmark2 < bookmark3 < rows3[-1].updated_at
+        # The stored bookmark is one the tap checkpointed (run 2's, or the updated_at of its
+        # 10,000th / 20,000th row: the tap writes STATE every 10,000 rows), and it is not past
+        # what the hub holds: every row before it was delivered. Whether it moved past run
+        # 2's depends on when the target releases the tap's mid-run STATE: it ties a STATE to
+        # the records it has read when it next drains, not to the STATE's input position,
+        # so with a fast tap the 10,000-row STATE may wait for later rows and be lost with
+        # them. Both are safe (at least once); the test records which happened.
+        in_order = sorted(expected3, key=lambda r: r.updated_at)
+        checkpoints = {bookmark2} | {in_order[n - 1].updated_at for n in (10_000, 20_000)}
+        assert bookmark3 in checkpoints, f"bookmark {bookmark3} is no checkpoint of the tap"
+        assert bookmark3 < in_order[-1].updated_at, "the bookmark covers rows never accepted"
         before_bookmark = [r for r in expected3 if r.updated_at < bookmark3]
         missing = keys(before_bookmark) - got3
         assert not missing, f"{len(missing)} rows before the stored bookmark are not in the hub"
+        report["bookmark_advanced_in_killed_run"] = bookmark3 > bookmark2
         print(f"run3: hub killed holding {killed_at} events; bookmark {bookmark3.isoformat()} "
-              f"covers {len(before_bookmark)} rows, all in the hub")
+              f"({'advanced' if bookmark3 > bookmark2 else 'not advanced'}) covers "
+              f"{len(before_bookmark)} rows, all in the hub")
 
         # ---- run 4: the same command after the hub is back --------------------------------
         expected4 = crm.since(bookmark3)
