@@ -235,6 +235,11 @@ class Delivery:
         with self._cond:
             return sum(len(q.events) for h in self._hubs.values() for q in h.queues())
 
+    @property
+    def failure(self) -> DeliveryError | None:
+        """Why delivery stopped for good, if it did (no STATE is written after it)."""
+        return self._failure
+
     def raise_if_failed(self) -> None:
         with self._cond:
             self._raise_if_failed()

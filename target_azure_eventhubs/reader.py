@@ -53,6 +53,8 @@ class TickingReader(MsgSpecReader):
             message = _decoder.decode(line)
         except msgspec.DecodeError as exc:
             raise InvalidLine(self.line_number, f"not valid JSON ({exc})", line) from None
+        except RecursionError:
+            raise InvalidLine(self.line_number, "JSON nested too deeply", line) from None
         if not isinstance(message, dict):
             raise InvalidLine(self.line_number, "not a JSON object", line)
         if not isinstance(message.get("type"), str):

@@ -168,28 +168,29 @@ class EventHubSink(BatchSink):
         items = self._ungrouped or list(self._pending.items())
         self._pending, self._ungrouped = {}, []
         ready: list[tuple[int, str, str | None, Outbound]] = []
-        too_large: list[tuple[str, int, int]] = []
+        rejected: list[tuple[str, int, str]] = []
         for key, held in items:
-            out = self._outbound(held.profile)
+            try:
+                out = self._outbound(held.profile)
+            except TypeError as exc:  # orjson: nesting beyond its limit, and the like
+                rejected.append((key, held.line, f"its event cannot be encoded as JSON: {exc}"))
+                continue
             if event_fits(out, self.max_event_bytes):
                 partition_key = None if self._target.round_robin else key
                 ready.append((held.order, self.eventhub, partition_key, out))
             else:
-                too_large.append((key, held.line, len(out.encoded)))
+                rejected.append((key, held.line, (
+                    f"its event is {len(out.encoded)} bytes, more than the "
+                    f"{self.max_event_bytes} bytes the event hub accepts in one message"
+                )))
         self._target.enqueue(ready)
-        for key, line, size in too_large:
-            self._reject_too_large(key, line, size)
+        for key, line, reason in rejected:
+            self._reject(key, line, reason)
 
-    def _reject_too_large(self, key: str, line: int, size: int) -> None:
+    def _reject(self, key: str, line: int, reason: str) -> None:
         try:
             self._target.invalid.handle(
-                stream=self.stream_name,
-                line=line,
-                key=self._key_label(key),
-                reason=(
-                    f"its event is {size} bytes, more than the {self.max_event_bytes} bytes "
-                    "the event hub accepts in one message"
-                ),
+                stream=self.stream_name, line=line, key=self._key_label(key), reason=reason
             )
         except InvalidRecordFailure as failure:
             failure.during_drain = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 import itertools
 import logging
@@ -25,6 +26,7 @@ from target_azure_eventhubs.conversion import (
     ConversionSettings,
 )
 from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, Outbound
+from target_azure_eventhubs.delivery_process import DeliveryProcess
 from target_azure_eventhubs.errors import (
     ConfigurationError,
     InputError,
@@ -33,6 +35,7 @@ from target_azure_eventhubs.errors import (
 )
 from target_azure_eventhubs.invalid_records import POLICIES, InvalidRecords
 from target_azure_eventhubs.reader import InvalidLine, TickingReader
+from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.sink import EventHubSink, RecordRejected
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
@@ -216,6 +219,13 @@ DELIVERY_SETTINGS = th.PropertiesList(
         description="Sender connections per event hub (each owns a share of the partitions).",
     ),
     th.Property(
+        "sender_process",
+        th.BooleanType(),
+        default=True,
+        description="Send from a separate process, so reading and sending use two cores. "
+        "Turn off to keep everything in one process (slower).",
+    ),
+    th.Property(
         "max_buffered_mb",
         th.IntegerType(),
         default=64,
@@ -260,30 +270,31 @@ class TargetAzureEventHubs(Target):
         self.invalid = InvalidRecords(
             config.get("on_invalid_record", "fail"), config.get("dead_letter_path"), self.logger
         )
-        self.delivery = Delivery(
-            self.connection,
-            DeliveryOptions(
-                max_retries=int(config.get("max_retries", 8)),
-                retry_backoff_seconds=float(config.get("retry_backoff_seconds", 1.0)),
-                retry_backoff_max_seconds=float(config.get("retry_backoff_max_seconds", 30.0)),
-                send_timeout_seconds=float(config.get("send_timeout_seconds", 30.0)),
-                max_batch_size_bytes=config.get("max_batch_size_bytes"),
-                max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
-                max_parallel_sends=int(config.get("max_parallel_sends", 4)),
-                round_robin=self.round_robin,
-            ),
-            emit_state=self._emit_state,
-            logger=self.logger,
+        options = DeliveryOptions(
+            max_retries=int(config.get("max_retries", 8)),
+            retry_backoff_seconds=float(config.get("retry_backoff_seconds", 1.0)),
+            retry_backoff_max_seconds=float(config.get("retry_backoff_max_seconds", 30.0)),
+            send_timeout_seconds=float(config.get("send_timeout_seconds", 30.0)),
+            max_batch_size_bytes=config.get("max_batch_size_bytes"),
+            max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
+            max_parallel_sends=int(config.get("max_parallel_sends", 4)),
+            round_robin=self.round_robin,
         )
+        self.delivery: Delivery | DeliveryProcess
+        if config.get("sender_process", True):
+            self.delivery = DeliveryProcess(
+                config, options, self._emit_state, self.logger, lambda: self._terminating
+            )
+        else:
+            self.delivery = Delivery(self.connection, options, self._emit_state, self.logger)
         self.max_latency = float(config.get("max_latency_ms", 1000)) / 1000
         self._records_read = 0
         self._started = time.monotonic()
         self._terminating = False
-        self._checkpointed_state: dict | None = None
+        self._pending_states: list[tuple[int, dict]] = []  # read, not yet given to delivery
         self._oldest_pending: float | None = None  # when the oldest unsent record was read
         self._order = itertools.count()
         self._outgoing: list[tuple[int, str, str | None, Outbound]] = []
-        self._in_drain = False
         reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
@@ -336,6 +347,11 @@ class TargetAzureEventHubs(Target):
                 f"input line {line}: a RECORD for stream '{stream_name}' arrived before the "
                 "stream's SCHEMA message"
             )
+        if not isinstance(message_dict["record"], dict):
+            self.invalid.handle(stream=stream_name, line=line, key=None,
+                                reason="the record is not a JSON object",
+                                record=message_dict["record"])
+            return
         for stream_map in self.mapper.stream_maps[stream_name]:
             record = stream_map.transform(copy.copy(message_dict["record"]))
             if record is None:
@@ -367,6 +383,14 @@ class TargetAzureEventHubs(Target):
                 self.drain_all()  # all sinks, so events of all streams leave in input order
         self._handle_max_record_age()
 
+    def _assert_line_requires(self, message_dict: dict, requires: set[str]) -> None:
+        if missing := requires - message_dict.keys():
+            kind = str(message_dict.get("type", "message"))[:20]
+            raise InputError(
+                f"input line {self.current_line}: the {kind} message has no "
+                f"{', '.join(sorted(missing))}"
+            )
+
     def next_order(self) -> int:
         """Input position of a record, so events of all streams are sent in input order."""
         return next(self._order)
@@ -374,26 +398,34 @@ class TargetAzureEventHubs(Target):
     def enqueue(self, events: list[tuple[int, str, str | None, Outbound]]) -> None:
         """Take a drained sink's events; they are sent, in input order, after the drain."""
         self._outgoing.extend(events)
-        if not self._in_drain:
-            self._send_outgoing()
 
     def _drain_all(self, sink_list: t.Iterable[t.Any], parallelism: int) -> None:
-        # Each sink's process_batch only encodes (see `enqueue`); sending one merged,
-        # input-ordered list keeps a profile's events in order across streams.
-        self._in_drain = True
+        # Each sink's process_batch only encodes (see `enqueue`); one merged, input-ordered
+        # list is sent when drain_all ends (`_reset_max_record_age`), so a profile's events
+        # keep their order across streams and each STATE is placed right after its records.
         try:
             super()._drain_all(sink_list, 1)
         except InvalidRecordFailure:
-            self._send_outgoing()  # this drain's valid events still go; no STATE follows
+            self._send_outgoing(release_states=False)  # valid events go; no STATE follows
             raise
-        finally:
-            self._in_drain = False
-        self._send_outgoing()
 
-    def _send_outgoing(self) -> None:
-        outgoing, self._outgoing = sorted(self._outgoing, key=_first), []
-        for hub, events in itertools.groupby(outgoing, key=_second):
-            self.delivery.submit(hub, ((key, out) for _, _, key, out in events))
+    def _send_outgoing(self, *, release_states: bool) -> None:
+        """Submit drained events in input order, registering each STATE where it was read."""
+        events, self._outgoing = sorted(self._outgoing, key=_first), []
+        states, self._pending_states = (
+            (self._pending_states, []) if release_states else ([], self._pending_states)
+        )
+        start = 0
+        for order, state in states:
+            end = bisect.bisect_left(events, order, lo=start, key=_first)
+            self._submit(events[start:end])
+            start = end
+            self.delivery.checkpoint(state)
+        self._submit(events[start:])
+
+    def _submit(self, events: list[tuple[int, str, str | None, Outbound]]) -> None:
+        for hub, group in itertools.groupby(events, key=_second):
+            self.delivery.submit(hub, ((key, out) for _, _, key, out in group))
 
     def _on_invalid_line(self, invalid: InvalidLine) -> None:
         self.invalid.handle(stream=None, line=invalid.line_number, key=None,
@@ -406,18 +438,23 @@ class TargetAzureEventHubs(Target):
             self.drain_all()
 
     def _reset_max_record_age(self) -> None:
+        # The SDK calls this last in drain_all, once every sink has been drained.
         super()._reset_max_record_age()
-        self._oldest_pending = None  # drain_all sent everything that was waiting
+        self._send_outgoing(release_states=True)
+        self._oldest_pending = None
 
     def _on_tick(self, idle: bool) -> None:
         """Between input chunks: keep max_latency_ms; when idle, also relay a new STATE."""
         self.delivery.raise_if_failed()
         self._handle_max_record_age()
-        if idle and self._latest_state and self._latest_state != self._checkpointed_state:
+        if idle and self._pending_states:
             self.drain_all()
 
     def _process_state_message(self, message_dict: dict) -> None:
+        before = self._latest_state
         super()._process_state_message(message_dict)
+        if self._latest_state is not before:  # the SDK ignores a repeated STATE
+            self._pending_states.append((self.next_order(), self._latest_state or {}))
         # Draining at a STATE (a point the tap chose) rather than mid-way between two rows
         # of one profile keeps the profile's rows in one event. Only once records have
         # waited a while, so frequent STATE messages do not shrink batches.
@@ -430,8 +467,7 @@ class TargetAzureEventHubs(Target):
     # STATE: written by delivery once the events before it are accepted -------------------
 
     def _write_state_message(self, state: dict) -> None:
-        self._checkpointed_state = state
-        self.delivery.checkpoint(state)
+        """Nothing to do: `_send_outgoing` registered every STATE with delivery, in place."""
 
     def _emit_state(self, state: dict) -> None:
         sys.stdout.write(orjson.dumps(state).decode() + "\n")
@@ -471,7 +507,7 @@ class TargetAzureEventHubs(Target):
 
     def _salvage(self, error: TargetError) -> None:
         """After bad input, still deliver the records read before it and their STATE."""
-        if getattr(error, "during_drain", False) or self.delivery._failure is not None:
+        if getattr(error, "during_drain", False) or self.delivery.failure is not None:
             return
         try:
             self.drain_all()
@@ -519,6 +555,7 @@ class TargetAzureEventHubs(Target):
             super().invoke(about=about, about_format=about_format, config=config)
             return
         cls.print_version(print_fn=cls.logger.info)
+        tune_garbage_collector()
         try:
             target = cls(
                 config=config.config if config else None,
