@@ -394,7 +394,10 @@ class HubServer:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(self, reader, writer)
         self.connections.add(conn)
-        await conn.run()
+        # Cancelled when the hub stops: end quietly, or asyncio logs the cancellation as an
+        # error when the stream protocol inspects this task.
+        with contextlib.suppress(asyncio.CancelledError):
+            await conn.run()
 
     async def close(self) -> None:
         for server in self._servers:
