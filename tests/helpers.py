@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,6 +63,7 @@ def _read_partition(
     last_sequence_number: int,
     deadline: float,
     consumer_group: str,
+    after: int | None = None,
 ) -> list[ReadEvent]:
     got: list[ReadEvent] = []
     done = threading.Event()
@@ -80,7 +82,9 @@ def _read_partition(
         kwargs={
             "on_event_batch": on_batch,
             "partition_id": partition_id,
-            "starting_position": "-1",
+            # From the start, or just after `after` (a sequence number, exclusive).
+            "starting_position": "-1" if after is None else after,
+            "starting_position_inclusive": False,
             "max_batch_size": 1000,
             "max_wait_time": 0.5,
         },
@@ -103,11 +107,14 @@ def read_all(
     hub_name: str | None = None,
     timeout: float = 30.0,
     consumer_group: str = "$Default",
+    after: Mapping[str, int | None] | None = None,
 ) -> list[ReadEvent]:
     """Every event of every partition, read with the official ``EventHubConsumerClient``.
 
-    Reads each non-empty partition from the start (``starting_position="-1"``) until its
-    ``last_enqueued_sequence_number`` (taken when the call starts) has arrived. Returns the
+    Reads each non-empty partition from the start (``starting_position="-1"``), or from just
+    after the sequence number ``after[partition_id]`` when given (a shared hub: read only
+    what came since), until its ``last_enqueued_sequence_number`` (taken when the call
+    starts) has arrived. Returns the
     events ordered by partition id then sequence number. Raises ``TimeoutError`` when a
     partition does not deliver everything within ``timeout`` seconds.
     ``hub_name`` may be omitted when the connection string has ``EntityPath``.
@@ -128,11 +135,14 @@ def read_all(
                 connection_string, consumer_group=consumer_group, eventhub_name=hub_name
             ) as props_client:
                 props = props_client.get_partition_properties(pid)
-            if props["is_empty"]:
+            since = (after or {}).get(pid)
+            if props["is_empty"] or (
+                since is not None and props["last_enqueued_sequence_number"] <= since
+            ):
                 return
             targets[pid] = props["last_enqueued_sequence_number"]
             results[pid] = _read_partition(
-                connection_string, hub_name, pid, targets[pid], deadline, consumer_group
+                connection_string, hub_name, pid, targets[pid], deadline, consumer_group, since
             )
         except BaseException as exc:  # reported below
             errors.append(exc)

@@ -66,6 +66,16 @@ def tls_options(hub: LocalHub, ca: Path) -> dict[str, Any]:
     return {"custom_endpoint_address": f"sb://127.0.0.1:{hub.tls_port}", "connection_verify": str(ca)}
 
 
+def run_in_process(config: dict[str, Any]) -> int:
+    """Run the target in this process (a credential object cannot go through a file)."""
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return TargetAzureEventHubs(config=config).run(io.StringIO(singer_lines(MESSAGES)))
+    finally:  # the target installs its own handlers; give pytest its own back
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
+
+
 def arrived_segments(hub: LocalHub) -> list[str]:
     conn = hub.connection_string("profiles").replace(
         f"SharedAccessKeyName={hub.key_name};SharedAccessKey={hub.key}",
@@ -122,13 +132,7 @@ def test_entra_id_with_a_credential_object(
         "sender_process": sender_process,
         **tls_options(hub, ca),
     }
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        target = TargetAzureEventHubs(config=config)
-        code = target.run(io.StringIO(singer_lines(MESSAGES)))
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    code = run_in_process(config)
     assert code == 0
     assert credential.calls >= (0 if sender_process else 1)
     assert [json.loads(line) for line in capsys.readouterr().out.splitlines()] == [{"done": True}]
@@ -146,13 +150,7 @@ def test_entra_id_with_an_unknown_token_fails_clearly(
         "_credential": StaticCredential("forged"),
         **tls_options(hub, ca),
     }
-    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        target = TargetAzureEventHubs(config=config)
-        code = target.run(io.StringIO(singer_lines(MESSAGES)))
-    finally:
-        for sig, handler in handlers.items():
-            signal.signal(sig, handler)
+    code = run_in_process(config)
     assert code == 1
     assert capsys.readouterr().out == ""  # no STATE
     assert hub.event_count("profiles") == 0
