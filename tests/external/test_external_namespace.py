@@ -39,7 +39,13 @@ from azure.eventhub import EventData, EventHubProducerClient
 from target_azure_eventhubs.conversion import DEFAULT_ATTRIBUTE_FIELDS, DEFAULT_IDENTITY_FIELDS
 from target_azure_eventhubs.partitioning import partition_for_key
 from tests.external.reader import mark, partition_count, read_since
-from tests.integration.target_runner import record, run_target, schema, state
+from tests.integration.target_runner import (
+    MEMBERSHIP_PROPERTIES,
+    record,
+    run_target,
+    schema,
+    state,
+)
 
 ENV_CONNECTION_STRING = "TARGET_AZURE_EVENTHUBS_TEST_CONNECTION_STRING"
 ENV_EVENTHUB = "TARGET_AZURE_EVENTHUBS_TEST_EVENTHUB"
@@ -51,16 +57,7 @@ SEGMENTS = [
     "0b1e4b7c-2f7a-4f37-9d0e-5d1a0f8f6c11",
     "c3d9a2e0-6b1f-4c52-8f3e-1a2b3c4d5e6f",
 ]
-PROPERTIES = {
-    "profile_id": {"type": "string"},
-    "email": {"type": ["string", "null"]},
-    "first_name": {"type": ["string", "null"]},
-    "last_name": {"type": ["string", "null"]},
-    "segment_id": {"type": "string"},
-    "status": {"type": "string"},
-    "last_qualification_time": {"type": ["string", "null"]},
-    "run_id": {"type": "string"},
-}
+PROPERTIES = {**MEMBERSHIP_PROPERTIES, "run_id": {"type": "string"}}
 
 
 @dataclass
