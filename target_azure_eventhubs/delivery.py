@@ -23,6 +23,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -338,17 +339,8 @@ class _HubSender:
 
     def start(self) -> None:
         options = self.delivery.options
-        client = self._new_client()
-        try:
-            self.partition_ids = list(client.get_partition_ids())
-            probe = client.create_batch()
-            self.max_batch_bytes = min(
-                probe.max_size_in_bytes, options.max_batch_size_bytes or probe.max_size_in_bytes
-            )
-        except Exception as exc:
-            client.close()
-            raise DeliveryError(describe_failure(exc, self.delivery.spec, self.hub)) from exc
-        client.close()
+        self.partition_ids, largest = self._probe()
+        self.max_batch_bytes = min(largest, options.max_batch_size_bytes or largest)
         workers = max(1, min(options.max_parallel_sends, len(self.partition_ids)))
         if options.round_robin:
             self._lanes = [_Queue(None, "round-robin") for _ in range(workers)]
@@ -375,6 +367,25 @@ class _HubSender:
     def _new_client(self) -> EventHubProducerClient:
         # Our retry loop owns retries; the SDK's would resend without backoff.
         return self.delivery.spec.create_producer(self.hub, retry_total=0)
+
+    def _probe(self) -> tuple[list[str], int]:
+        """The partition ids and the largest message, asked over two connections at once
+        (each costs the SDK a connect and a few 50 ms polls)."""
+
+        def ask(question: Callable[[EventHubProducerClient], Any]) -> Any:
+            client = self._new_client()
+            try:
+                return question(client)
+            finally:
+                client.close()
+
+        with ThreadPoolExecutor(2, thread_name_prefix="eventhubs-probe") as pool:
+            ids = pool.submit(ask, lambda c: list(c.get_partition_ids()))
+            size = pool.submit(ask, lambda c: c.create_batch().max_size_in_bytes)
+            try:
+                return ids.result(), int(size.result())
+            except Exception as exc:
+                raise DeliveryError(describe_failure(exc, self.delivery.spec, self.hub)) from exc
 
     def join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -3,26 +3,33 @@
 Python threads share one interpreter lock: the SDK's senders and the record pipeline slow
 each other down (measured: ~25k records/s processing alone, ~9k/s with in-process
 senders). `DeliveryProcess` offers the `Delivery` interface but runs the real `Delivery` in
-a child process; events cross a pipe already encoded, so the pipe costs a memory copy.
+a child process (`python -m target_azure_eventhubs.delivery_process`, which imports only
+what sending needs); events cross a socket pair already encoded.
 
-Protocol (pickled tuples on one duplex pipe):
-- parent -> child: ("open", hub), ("submit", hub, items), ("checkpoint", state),
-  ("flush", timeout), ("pending",), ("close", timeout)
-- child -> parent: ("reply", ok, value) for open/flush/pending/close, and at any time
-  ("state", state) when a STATE may be written, ("failed", message) on a failure.
-The child ignores SIGINT/SIGTERM (the parent decides how to stop) and exits when the
-parent goes away.
+Protocol (pickled tuples on one duplex connection):
+- parent -> child: ("init", config, options, logger name, level) first, then ("open", hub),
+  ("submit", hub, items), ("checkpoint", state), ("flush", timeout), ("pending",),
+  ("close", timeout)
+- child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
+  at any time ("state", state) when a STATE may be written, ("failed", message) on a failure.
+`open` does not wait for its reply: the child connects while the parent reads, and the
+reply is collected when the hub's limits are first needed. The child ignores SIGINT and
+SIGTERM (the parent decides how to stop) and exits when the parent goes away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import multiprocessing
+import pickle
 import queue
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
@@ -53,37 +60,65 @@ class DeliveryProcess:
         self._failure: DeliveryError | None = None
         self._replies: queue.Queue[tuple[bool, Any]] = queue.Queue()
         self._outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
-        self._hubs: dict[str, tuple[list[str], int]] = {}
+        self._hubs: dict[str, tuple[list[str], int] | DeliveryError] = {}
+        self._opening: deque[str] = deque()  # opens sent, replies not yet collected
+        self._used: set[str] = set()  # hubs the target sends to (see connect_early)
         self._closed = False
-        context = multiprocessing.get_context("spawn")  # no fork of a threaded process
-        self._conn, child_conn = context.Pipe()
-        self._process = context.Process(
-            target=_child_main,
-            args=(child_conn, dict(config), options, logger.name, logger.getEffectiveLevel()),
-            name="eventhubs-delivery",
-            daemon=True,
-        )
-        self._process.start()
-        child_conn.close()
-        # The child ignores SIGTERM, so multiprocessing's own exit handler could wait for it
-        # forever if close() was never called (an embedding program that did not finish).
+        self._process, self._conn = _start_child()
+        # The child ignores SIGTERM: make sure it cannot outlive an embedding program that
+        # never called close().
         self._finalizer = weakref.finalize(self, _kill, self._process)
+        # The settings may hold objects (a credential) whose classes the child must import the
+        # way the parent did: its import path goes first, the pickled settings after it.
+        settings = (dict(config), options, logger.name, logger.getEffectiveLevel())
+        self._post(("init", list(sys.path), _dumps(settings)))
         for target, name in ((self._listen, "delivery-listener"), (self._write, "delivery-writer")):
             threading.Thread(target=target, name=name, daemon=True).start()
 
     # The Delivery interface --------------------------------------------------------------
 
+    def connect_early(self, hub: str) -> None:
+        """Start connecting to a hub that may be used; its failure counts only once it is."""
+        if hub not in self._hubs and hub not in self._opening:
+            self._post(("open", hub))
+            self._opening.append(hub)
+
     def open_hub(self, hub: str) -> None:
-        if hub not in self._hubs:
-            self._hubs[hub] = self._request(("open", hub))
+        """Connect to a hub that will be used; the reply is collected when next needed."""
+        self._used.add(hub)
+        self.connect_early(hub)
+        self._check_opened(hub)
 
     def partition_ids(self, hub: str) -> list[str]:
-        self.open_hub(hub)
-        return self._hubs[hub][0]
+        return self._limits(hub)[0]
 
     def max_event_bytes(self, hub: str) -> int:
+        return self._limits(hub)[1]
+
+    def _limits(self, hub: str) -> tuple[list[str], int]:
         self.open_hub(hub)
-        return self._hubs[hub][1]
+        self._collect_opens()
+        limits = self._hubs[hub]
+        assert not isinstance(limits, DeliveryError)  # raised by _collect_opens
+        return limits
+
+    def _collect_opens(self) -> None:
+        # Replies come in request order: every outstanding open answers before a later
+        # request. A hub that cannot be opened fails the run only if it is used.
+        while self._opening:
+            hub = self._opening[0]
+            try:
+                self._hubs[hub] = self._await_reply(raise_failure=False)
+            except DeliveryError as error:
+                self._hubs[hub] = error
+            self._opening.popleft()
+        for hub in self._used:
+            self._check_opened(hub)
+
+    def _check_opened(self, hub: str) -> None:
+        if isinstance(error := self._hubs.get(hub), DeliveryError):
+            self._failure = self._failure or error
+            raise error
 
     def submit(self, hub: str, items: Iterable[tuple[str | None, Outbound]]) -> None:
         self.open_hub(hub)
@@ -99,7 +134,7 @@ class DeliveryProcess:
         return bool(self._request(("flush", timeout)))
 
     def pending_events(self) -> int:
-        if self._failure is not None or not self._process.is_alive():
+        if self._failure is not None or not self._process_alive():
             return -1
         return int(self._request(("pending",)))
 
@@ -110,9 +145,9 @@ class DeliveryProcess:
     def raise_if_failed(self) -> None:
         if self._failure is not None:
             raise self._failure
-        if not self._process.is_alive() and not self._closed:
+        if not self._process_alive() and not self._closed:
             self._failure = DeliveryError(
-                f"the delivery process stopped unexpectedly (exit code {self._process.exitcode})"
+                f"the delivery process stopped unexpectedly (exit code {self._process.returncode})"
             )
             raise self._failure
 
@@ -128,7 +163,8 @@ class DeliveryProcess:
             pass  # the child is gone: its statistics are lost, nothing else is
         self._closed = True
         self._outbox.put(None)
-        self._process.join(2.0)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # the finalizer kills it
+            self._process.wait(2.0)
         self._finalizer()
 
     # Plumbing ----------------------------------------------------------------------------
@@ -139,7 +175,7 @@ class DeliveryProcess:
         while True:
             if not after_failure:
                 self.raise_if_failed()
-            elif not self._process.is_alive():
+            elif not self._process_alive():
                 raise DeliveryError("the delivery process has exited")
             try:
                 self._outbox.put(data, timeout=_POLL)
@@ -152,15 +188,24 @@ class DeliveryProcess:
     def _request(
         self, message: tuple[Any, ...], raise_failure: bool = True, after_failure: bool = False
     ) -> Any:
+        if not after_failure:
+            self._collect_opens()
         self._post(message, after_failure)
+        if after_failure:
+            while self._opening:  # answers still due to opens nobody collected
+                self._opening.popleft()
+                self._await_reply(raise_failure=False)
+        return self._await_reply(raise_failure)
+
+    def _await_reply(self, raise_failure: bool = True) -> Any:
         while True:
             try:
                 ok, value = self._replies.get(timeout=_POLL)
             except queue.Empty:
-                if not self._process.is_alive():
+                if not self._process_alive():
                     raise DeliveryError(
                         "the delivery process stopped unexpectedly "
-                        f"(exit code {self._process.exitcode})"
+                        f"(exit code {self._process.returncode})"
                     ) from None
                 continue
             if ok:
@@ -169,6 +214,9 @@ class DeliveryProcess:
             if raise_failure:
                 self._failure = self._failure or error
             raise error
+
+    def _process_alive(self) -> bool:
+        return self._process.poll() is None
 
     def _write(self) -> None:
         while (data := self._outbox.get()) is not None:
@@ -191,10 +239,26 @@ class DeliveryProcess:
             return
 
 
-def _kill(process: multiprocessing.process.BaseProcess) -> None:
-    if process.is_alive():
+def _start_child() -> tuple[subprocess.Popen[bytes], Connection]:
+    parent_end, child_end = socket.socketpair()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(child_end.fileno())],
+            pass_fds=(child_end.fileno(),),
+            stdin=subprocess.DEVNULL,
+            stdout=2,  # stdout carries Singer messages: never the child's
+            start_new_session=True,  # a terminal's Ctrl-C reaches the parent only
+        )
+    finally:
+        child_end.close()
+    return process, Connection(parent_end.detach())
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
         process.kill()
-        process.join(1.0)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(1.0)
 
 
 def _dumps(message: tuple[Any, ...]) -> bytes:
@@ -203,17 +267,17 @@ def _dumps(message: tuple[Any, ...]) -> bytes:
     return bytes(ForkingPickler.dumps(message))
 
 
-def _child_main(
-    conn: Connection,
-    config: dict[str, Any],
-    options: DeliveryOptions,
-    logger_name: str,
-    level: int,
-) -> None:
+def _child_main(conn: Connection) -> None:
     # The parent owns stdout (Singer messages) and signals (its shutdown decides).
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        _, path, settings = conn.recv()
+    except (EOFError, OSError):
+        return
+    sys.path[:] = path
+    config, options, logger_name, level = pickle.loads(settings)
     logging.basicConfig(level=level, format=_LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("azure").setLevel(logging.WARNING)
     logger = logging.getLogger(logger_name)
@@ -225,28 +289,15 @@ def _child_main(
     lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
-        with lock:  # sender threads and this loop both write to the pipe
+        with lock:  # sender threads and this loop both write to the connection
             conn.send(message)
 
     spec = connection_from_config(config)
     delivery = Delivery(spec, options, lambda state: send(("state", state)), logger)
-    # Connect while the parent reads its first lines: the first record then waits for
-    # nothing, and a refused key is already known.
-    early_errors: dict[str, str] = {}
-    if spec.default_eventhub:
-        try:
-            delivery.open_hub(spec.default_eventhub)
-        except DeliveryError as error:
-            early_errors[spec.default_eventhub] = str(error)
-    _serve(conn, delivery, send, early_errors)
+    _serve(conn, delivery, send)
 
 
-def _serve(
-    conn: Connection,
-    delivery: Delivery,
-    send: Callable[[tuple[Any, ...]], None],
-    early_errors: dict[str, str],
-) -> None:
+def _serve(conn: Connection, delivery: Delivery, send: Callable[[tuple[Any, ...]], None]) -> None:
     reported = False
     while True:
         try:
@@ -256,8 +307,6 @@ def _serve(
             return
         try:
             if kind == "open":
-                if args[0] in early_errors:
-                    raise DeliveryError(early_errors.pop(args[0]))
                 hub = args[0]
                 delivery.open_hub(hub)
                 send(("reply", True, (delivery.partition_ids(hub), delivery.max_event_bytes(hub))))
@@ -282,3 +331,7 @@ def _serve(
         if not reported and delivery.failure is not None:
             send(("failed", str(delivery.failure)))
             reported = True
+
+
+if __name__ == "__main__":
+    _child_main(Connection(int(sys.argv[1])))

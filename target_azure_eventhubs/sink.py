@@ -102,9 +102,13 @@ class EventHubSink(BatchSink):
             return super().get_validator()
 
     def setup(self) -> None:
-        # Connect when the first stream for this hub appears: a wrong key fails here.
+        # Connect when the first stream for this hub appears. The sender process connects
+        # while records are read; a wrong key fails, at the latest, at the first drain.
         self._target.delivery.open_hub(self.eventhub)
-        self.max_event_bytes = self._target.delivery.max_event_bytes(self.eventhub)
+
+    @property
+    def max_event_bytes(self) -> int:
+        return self._target.delivery.max_event_bytes(self.eventhub)
 
     # One record -------------------------------------------------------------------------
 
@@ -169,19 +173,20 @@ class EventHubSink(BatchSink):
         self._pending, self._ungrouped = {}, []
         ready: list[tuple[int, str, str | None, Outbound]] = []
         rejected: list[tuple[str, int, str]] = []
+        max_event_bytes = self.max_event_bytes
         for key, held in items:
             try:
                 out = self._outbound(held.profile)
             except TypeError as exc:  # orjson: nesting beyond its limit, and the like
                 rejected.append((key, held.line, f"its event cannot be encoded as JSON: {exc}"))
                 continue
-            if event_fits(out, self.max_event_bytes):
+            if event_fits(out, max_event_bytes):
                 partition_key = None if self._target.round_robin else key
                 ready.append((held.order, self.eventhub, partition_key, out))
             else:
                 rejected.append((key, held.line, (
                     f"its event is {len(out.encoded)} bytes, more than the "
-                    f"{self.max_event_bytes} bytes the event hub accepts in one message"
+                    f"{max_event_bytes} bytes the event hub accepts in one message"
                 )))
         self._target.enqueue(ready)
         for key, line, reason in rejected:

@@ -285,6 +285,8 @@ class TargetAzureEventHubs(Target):
             self.delivery = DeliveryProcess(
                 config, options, self._emit_state, self.logger, lambda: self._terminating
             )
+            if self.connection.default_eventhub:  # connect while the first lines are read
+                self.delivery.connect_early(self.connection.default_eventhub)
         else:
             self.delivery = Delivery(self.connection, options, self._emit_state, self.logger)
         self.max_latency = float(config.get("max_latency_ms", 1000)) / 1000
