@@ -61,7 +61,6 @@ __all__ = [
     "encode_event",
     "hash_identity",
     "is_hashed_namespace",
-    "message_id_for",
     "normalise_status",
     "to_iso_utc",
 ]
@@ -973,7 +972,3 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON; byte-identical for equal input (insertion order kept)."""
     return orjson.dumps(event, default=_encode_default)
 
-
-def message_id_for(body: bytes) -> str:
-    """Deterministic message id (first 32 hex chars of SHA-256) for consumer de-duplication."""
-    return hashlib.sha256(body).hexdigest()[:32]

@@ -34,7 +34,14 @@ from azure.eventhub.exceptions import (
 )
 
 from target_azure_eventhubs.connection import ConnectionSpec
-from target_azure_eventhubs.encoding import empty_batch_size, fill_batch, section_size
+from target_azure_eventhubs.encoding import (
+    empty_batch_size,
+    encode_message,
+    fill_batch,
+    message_section_size,
+    message_size,
+    section_size,
+)
 from target_azure_eventhubs.errors import DeliveryError
 from target_azure_eventhubs.partitioning import partition_for_key
 
@@ -50,14 +57,23 @@ _FATAL_CONDITIONS = {
 
 @dataclass(slots=True)
 class Outbound:
-    """One event, already AMQP-encoded (see `encoding`), waiting for acceptance."""
+    """One event: its JSON body and application properties until `encode` (see `encoding`)
+    turns them into the AMQP message, which waits in its queue for acceptance."""
 
-    encoded: bytes
+    body: bytes
+    properties: dict[str, str]
+    encoded: bytes = b""
+    size: int = 0  # what the encoded message adds to a batch
     seq: int = 0
 
-    @property
-    def size(self) -> int:
-        return section_size(self.encoded)
+    def encode(self) -> None:
+        self.encoded = encode_message(self.body, self.properties)
+        self.size = section_size(self.encoded)
+        self.body = b""  # the message holds it now
+
+    def predicted_size(self) -> int:
+        """`size` before encoding: lets the target refuse an event too large for the hub."""
+        return message_section_size(message_size(len(self.body), self.properties))
 
 
 @dataclass(frozen=True)
@@ -202,8 +218,11 @@ class Delivery:
         """Queue events as (partition key, event); blocks while the buffer is full."""
         self.open_hub(hub)
         sender = self._hubs[hub]
+        events = list(items)
+        for _, out in events:  # outside the lock, which the senders need to acknowledge
+            out.encode()
         with self._cond:
-            for key, out in items:
+            for key, out in events:
                 self._wait_for_room(out.size)
                 out.seq = next(self._seq)
                 self._last_seq = out.seq
@@ -528,7 +547,7 @@ class _Sender:
 
 def event_fits(out: Outbound, max_bytes: int) -> bool:
     """Whether the event alone fits in an empty batch of `max_bytes`."""
-    return _EMPTY_BATCH + out.size <= max_bytes
+    return _EMPTY_BATCH + out.predicted_size() <= max_bytes
 
 
 _EMPTY_BATCH = empty_batch_size()

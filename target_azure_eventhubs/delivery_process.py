@@ -38,6 +38,7 @@ from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, DeliveryS
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.1
+_OUTBOX_BYTES = 16 << 20
 _LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
 
 
@@ -59,11 +60,13 @@ class DeliveryProcess:
         self._should_stop = should_stop
         self._failure: DeliveryError | None = None
         self._replies: queue.Queue[tuple[bool, Any]] = queue.Queue()
-        self._outbox: queue.Queue[bytes | None] = queue.Queue(maxsize=8)
+        # Room for a few drains: the parent reads on while the child takes the last one in.
+        self._outbox = _Outbox(max(1 << 20, min(_OUTBOX_BYTES, options.max_buffered_bytes // 4)))
         self._hubs: dict[str, tuple[list[str], int] | DeliveryError] = {}
         self._opening: deque[str] = deque()  # opens sent, replies not yet collected
         self._used: set[str] = set()  # hubs the target sends to (see connect_early)
         self._closed = False
+        self._disconnected = False
         self._process, self._conn = _start_child()
         # The child ignores SIGTERM: make sure it cannot outlive an embedding program that
         # never called close().
@@ -122,7 +125,8 @@ class DeliveryProcess:
 
     def submit(self, hub: str, items: Iterable[tuple[str | None, Outbound]]) -> None:
         self.open_hub(hub)
-        payload = [(key, out.encoded) for key, out in items]
+        # Encoding happens in the child: the parent's core is the busier one.
+        payload = [(key, out.body, out.properties) for key, out in items]
         if payload:
             self._post(("submit", hub, payload))
 
@@ -177,13 +181,11 @@ class DeliveryProcess:
                 self.raise_if_failed()
             elif not self._process_alive():
                 raise DeliveryError("the delivery process has exited")
-            try:
-                self._outbox.put(data, timeout=_POLL)
+            if self._outbox.put(data, timeout=_POLL):
                 return
-            except queue.Full:
-                if self._should_stop() and message[0] == "submit":
-                    msg = "stopped while waiting to hand events to the sender"
-                    raise DeliveryError(msg) from None
+            if self._should_stop() and message[0] == "submit":
+                msg = "stopped while waiting to hand events to the sender"
+                raise DeliveryError(msg)
 
     def _request(
         self, message: tuple[Any, ...], raise_failure: bool = True, after_failure: bool = False
@@ -216,7 +218,8 @@ class DeliveryProcess:
             raise error
 
     def _process_alive(self) -> bool:
-        return self._process.poll() is None
+        # Until the connection ends the child is alive: no system call per input chunk.
+        return not self._disconnected or self._process.poll() is None
 
     def _write(self) -> None:
         while (data := self._outbox.get()) is not None:
@@ -224,6 +227,8 @@ class DeliveryProcess:
                 self._conn.send_bytes(data)
             except OSError:
                 return
+            finally:
+                self._outbox.sent(data)
 
     def _listen(self) -> None:
         try:
@@ -236,7 +241,41 @@ class DeliveryProcess:
                 else:
                     self._replies.put((rest[0], rest[1]))
         except (EOFError, OSError):
-            return
+            self._disconnected = True
+
+
+class _Outbox:
+    """Pickled messages for the writer thread, bounded in bytes (in flight included)."""
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._items: deque[bytes | None] = deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+
+    def put(self, data: bytes | None, timeout: float | None = None) -> bool:
+        """Queue `data` (None ends the writer); False if there was no room within `timeout`."""
+        size = len(data) if data is not None else 0
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._has_room(size), timeout):
+                return False
+            self._items.append(data)
+            self._bytes += size
+            self._cond.notify_all()
+            return True
+
+    def _has_room(self, size: int) -> bool:
+        return self._bytes == 0 or self._bytes + size <= self._limit
+
+    def get(self) -> bytes | None:
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._items))
+            return self._items.popleft()
+
+    def sent(self, data: bytes) -> None:
+        with self._cond:
+            self._bytes -= len(data)
+            self._cond.notify_all()
 
 
 def _start_child() -> tuple[subprocess.Popen[bytes], Connection]:
@@ -311,7 +350,8 @@ def _serve(conn: Connection, delivery: Delivery, send: Callable[[tuple[Any, ...]
                 delivery.open_hub(hub)
                 send(("reply", True, (delivery.partition_ids(hub), delivery.max_event_bytes(hub))))
             elif kind == "submit":
-                delivery.submit(args[0], ((key, Outbound(encoded)) for key, encoded in args[1]))
+                items = ((key, Outbound(body, props)) for key, body, props in args[1])
+                delivery.submit(args[0], items)
             elif kind == "checkpoint":
                 delivery.checkpoint(args[0])
             elif kind == "flush":

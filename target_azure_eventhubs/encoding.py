@@ -6,16 +6,21 @@ id and content type, string application properties, one data section), so they a
 here once, directly, in a few microseconds; `tests/unit/test_encoding.py` proves the bytes
 equal the SDK's for any body and properties. The SDK still sends the batch: `fill_batch`
 puts the encoded events into an `EventDataBatch` the same way its `add` does.
+
+`message_size` gives the encoded length without encoding, so the target's process can
+refuse an event too large for the hub while the sender process does the encoding.
 """
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Mapping, Sequence
 
 from azure.eventhub import EventDataBatch
 
 CONTENT_TYPE = "application/json"
+MESSAGE_ID_CHARS = 32
 
 _PROPERTIES = b"\x00\x53\x73"  # described, smallulong 0x73: amqp:properties:list
 _APPLICATION_PROPERTIES = b"\x00\x53\x74"  # amqp:application-properties:map
@@ -67,10 +72,51 @@ def encode_event_message(body: bytes, message_id: str, properties: Mapping[str, 
     return b"".join(parts)
 
 
+def message_id_for(body: bytes) -> str:
+    """Deterministic message id (first 32 hex chars of SHA-256) for consumer de-duplication."""
+    return hashlib.sha256(body).hexdigest()[:MESSAGE_ID_CHARS]
+
+
+def encode_message(body: bytes, properties: Mapping[str, str]) -> bytes:
+    """The AMQP message of one event, with its deterministic message id."""
+    return encode_event_message(body, message_id_for(body), properties)
+
+
+def _variable_size(payload_size: int) -> int:
+    return payload_size + (2 if payload_size <= 255 else 5)
+
+
+def _compound_size(count: int, items_size: int) -> int:
+    return items_size + (3 if count <= 255 and items_size < 255 else 9)
+
+
+def message_size(body_size: int, properties: Mapping[str, str]) -> int:
+    """`len(encode_message(body, properties))` for a body of `body_size` bytes, computed."""
+    fields = (
+        _variable_size(MESSAGE_ID_CHARS)
+        + len(_NULLS_BEFORE_CONTENT_TYPE)
+        + len(_CONTENT_TYPE_SYMBOL)
+        + len(_NULLS_AFTER_CONTENT_TYPE)
+    )
+    size = len(_PROPERTIES) + _compound_size(_PROPERTY_FIELDS, fields)
+    if properties:
+        pairs = sum(
+            _variable_size(len(k.encode("utf-8"))) + _variable_size(len(v.encode("utf-8")))
+            for k, v in properties.items()
+        )
+        size += len(_APPLICATION_PROPERTIES) + _compound_size(len(properties) * 2, pairs)
+    return size + len(_DATA) + _variable_size(body_size)
+
+
 def section_size(encoded: bytes) -> int:
     """Bytes one encoded event adds to a batch, by the SDK's own accounting."""
-    size = len(encoded)
-    return size + (_SECTION_OVERHEAD_SMALL if size < 256 else _SECTION_OVERHEAD_LARGE)
+    return message_section_size(len(encoded))
+
+
+def message_section_size(message_size: int) -> int:
+    """Bytes a message of `message_size` bytes adds to a batch."""
+    small = message_size < 256
+    return message_size + (_SECTION_OVERHEAD_SMALL if small else _SECTION_OVERHEAD_LARGE)
 
 
 def empty_batch_size() -> int:

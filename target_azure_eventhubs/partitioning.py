@@ -13,42 +13,10 @@ with ``struct`` (fast path). Other keys go through the generic code-point path.
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 
 __all__ = ["hash_code", "partition_for_key"]
 
 _MASK = 0xFFFFFFFF
-
-
-def _rot(x: int, k: int) -> int:
-    return ((x << k) | (x >> (32 - k))) & _MASK
-
-
-def _mix(a: int, b: int, c: int) -> tuple[int, int, int]:
-    a = ((a - c) & _MASK) ^ _rot(c, 4)
-    c = (c + b) & _MASK
-    b = ((b - a) & _MASK) ^ _rot(a, 6)
-    a = (a + c) & _MASK
-    c = ((c - b) & _MASK) ^ _rot(b, 8)
-    b = (b + a) & _MASK
-    a = ((a - c) & _MASK) ^ _rot(c, 16)
-    c = (c + b) & _MASK
-    b = ((b - a) & _MASK) ^ _rot(a, 19)
-    a = (a + c) & _MASK
-    c = ((c - b) & _MASK) ^ _rot(b, 4)
-    b = (b + a) & _MASK
-    return a, b, c
-
-
-def _final(a: int, b: int, c: int) -> tuple[int, int, int]:
-    c = ((c ^ b) - _rot(b, 14)) & _MASK
-    a = ((a ^ c) - _rot(c, 11)) & _MASK
-    b = ((b ^ a) - _rot(a, 25)) & _MASK
-    c = ((c ^ b) - _rot(b, 16)) & _MASK
-    a = ((a ^ c) - _rot(c, 4)) & _MASK
-    b = ((b ^ a) - _rot(a, 14)) & _MASK
-    c = ((c ^ b) - _rot(b, 24)) & _MASK
-    return a, b, c
 
 
 def _words(key: str) -> tuple[int, ...]:
@@ -68,26 +36,49 @@ def _words(key: str) -> tuple[int, ...]:
 
 
 def hash_code(key: str) -> int:
-    """The SDK's ``generate_hash_code``: a signed 16-bit hash of the key (0 for "")."""
+    """The SDK's ``generate_hash_code``: a signed 16-bit hash of the key (0 for "").
+
+    lookup3's mix and final rounds are written out inline: in Python every call and tuple
+    costs more than the arithmetic, and the sender process hashes every event's key.
+    """
     if not key:
         return 0
-    a = b = c = (0xDEADBEEF + len(key)) & _MASK
+    m = _MASK
+    a = b = c = (0xDEADBEEF + len(key)) & m
     words = _words(key)
     last = len(words) - 3
     for i in range(0, last, 3):
-        a = (a + words[i]) & _MASK
-        b = (b + words[i + 1]) & _MASK
-        c = (c + words[i + 2]) & _MASK
-        a, b, c = _mix(a, b, c)
-    a = (a + words[last]) & _MASK
-    b = (b + words[last + 1]) & _MASK
-    c = (c + words[last + 2]) & _MASK
-    a, b, c = _final(a, b, c)
+        a = (a + words[i]) & m
+        b = (b + words[i + 1]) & m
+        c = (c + words[i + 2]) & m
+        # mix(a, b, c)
+        a = ((a - c) & m) ^ (((c << 4) | (c >> 28)) & m)
+        c = (c + b) & m
+        b = ((b - a) & m) ^ (((a << 6) | (a >> 26)) & m)
+        a = (a + c) & m
+        c = ((c - b) & m) ^ (((b << 8) | (b >> 24)) & m)
+        b = (b + a) & m
+        a = ((a - c) & m) ^ (((c << 16) | (c >> 16)) & m)
+        c = (c + b) & m
+        b = ((b - a) & m) ^ (((a << 19) | (a >> 13)) & m)
+        a = (a + c) & m
+        c = ((c - b) & m) ^ (((b << 4) | (b >> 28)) & m)
+        b = (b + a) & m
+    a = (a + words[last]) & m
+    b = (b + words[last + 1]) & m
+    c = (c + words[last + 2]) & m
+    # final(a, b, c); a is not needed after its last use
+    c = ((c ^ b) - (((b << 14) | (b >> 18)) & m)) & m
+    a = ((a ^ c) - (((c << 11) | (c >> 21)) & m)) & m
+    b = ((b ^ a) - (((a << 25) | (a >> 7)) & m)) & m
+    c = ((c ^ b) - (((b << 16) | (b >> 16)) & m)) & m
+    a = ((a ^ c) - (((c << 4) | (c >> 28)) & m)) & m
+    b = ((b ^ a) - (((a << 14) | (a >> 18)) & m)) & m
+    c = ((c ^ b) - (((b << 24) | (b >> 8)) & m)) & m
     folded = (c ^ b) & 0xFFFF
     return folded - 0x10000 if folded >= 0x8000 else folded
 
 
-@lru_cache(maxsize=65536)
 def partition_for_key(key: str, partition_count: int) -> int:
     """Index of the partition the SDK routes ``key`` to among ``partition_count`` partitions."""
     if partition_count <= 0:

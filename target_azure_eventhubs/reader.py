@@ -69,7 +69,7 @@ class TickingReader(MsgSpecReader):
         stats: dict[str, int] = defaultdict(int)
         for line in self._lines(file_input):
             self.line_number += 1
-            if not line.strip():
+            if not line or line.isspace():
                 continue
             self._current_message = line  # type: ignore[assignment]
             try:

@@ -23,10 +23,9 @@ from target_azure_eventhubs.conversion import (
     convert_record,
     encode_event,
     is_hashed_namespace,
-    message_id_for,
 )
 from target_azure_eventhubs.delivery import Outbound, event_fits
-from target_azure_eventhubs.encoding import encode_event_message
+from target_azure_eventhubs.encoding import message_size
 from target_azure_eventhubs.errors import InvalidRecordFailure
 
 if t.TYPE_CHECKING:
@@ -184,10 +183,12 @@ class EventHubSink(BatchSink):
                 partition_key = None if self._target.round_robin else key
                 ready.append((held.order, self.eventhub, partition_key, out))
             else:
-                rejected.append((key, held.line, (
-                    f"its event is {len(out.encoded)} bytes, more than the "
+                size = message_size(len(out.body), out.properties)
+                reason = (
+                    f"its event is {size} bytes, more than the "
                     f"{max_event_bytes} bytes the event hub accepts in one message"
-                )))
+                )
+                rejected.append((key, held.line, reason))
         self._target.enqueue(ready)
         for key, line, reason in rejected:
             self._reject(key, line, reason)
@@ -204,7 +205,7 @@ class EventHubSink(BatchSink):
     def _outbound(self, profile: ProfileEvent) -> Outbound:
         body = encode_event(build_event(profile, self.settings))
         properties = {"stream": self.stream_name, "segment_ids": ",".join(profile.segment_ids())}
-        return Outbound(encode_event_message(body, message_id_for(body), properties))
+        return Outbound(body, properties)
 
     def _key_label(self, key: str) -> str | None:
         field = self.partition_key_field

@@ -341,7 +341,8 @@ class TargetAzureEventHubs(Target):
         super()._process_schema_message(message_dict)
 
     def _process_record_message(self, message_dict: dict) -> None:
-        self._assert_line_requires(message_dict, requires={"stream", "record"})
+        if "record" not in message_dict or "stream" not in message_dict:
+            self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream_name = message_dict["stream"]
         line = self.current_line
         if stream_name not in self.mapper.stream_maps:

@@ -24,10 +24,10 @@ from target_azure_eventhubs.conversion import (
     convert_record,
     encode_event,
     hash_identity,
-    message_id_for,
     normalise_status,
     to_iso_utc,
 )
+from target_azure_eventhubs.encoding import message_id_for
 
 RAW_EMAIL = "  John.Doe@Example.COM "
 EMAIL_HASH = hashlib.sha256(b"john.doe@example.com").hexdigest()

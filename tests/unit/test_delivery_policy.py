@@ -82,9 +82,11 @@ def test_failure_descriptions_name_the_hub_and_key_name_but_not_the_key() -> Non
 def test_event_fits_is_exact_at_the_limit() -> None:
     from azure.eventhub import EventDataBatch
 
-    from target_azure_eventhubs.encoding import encode_event_message
+    from target_azure_eventhubs.encoding import encode_message
 
-    out = Outbound(encode_event_message(b"x" * 1000, "m", {"stream": "s"}))
-    exact = EventDataBatch()._size + len(out.encoded) + 8  # a vbin32 data section
+    out = Outbound(b"x" * 1000, {"stream": "s"})
+    exact = EventDataBatch()._size + len(encode_message(out.body, out.properties)) + 8  # vbin32
     assert event_fits(out, exact)
     assert not event_fits(out, exact - 1)
+    out.encode()
+    assert EventDataBatch()._size + out.size == exact

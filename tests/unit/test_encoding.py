@@ -12,7 +12,10 @@ from target_azure_eventhubs.encoding import (
     CONTENT_TYPE,
     empty_batch_size,
     encode_event_message,
+    encode_message,
     fill_batch,
+    message_id_for,
+    message_size,
 )
 
 texts = st.text(max_size=300)
@@ -43,6 +46,16 @@ def test_event_encoding_equals_the_sdks(body: bytes, message_id: str, properties
     assert encode_event_message(body, message_id, properties) == sdk_encoding(
         sdk_event(body, message_id, properties)
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(body=bodies, properties=property_maps)
+def test_computed_message_size_equals_the_encoded_length(
+    body: bytes, properties: dict[str, str]
+) -> None:
+    encoded = encode_message(body, properties)
+    assert encoded == encode_event_message(body, message_id_for(body), properties)
+    assert message_size(len(body), properties) == len(encoded)
 
 
 def test_a_typical_event() -> None:
