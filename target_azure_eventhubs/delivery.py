@@ -214,6 +214,9 @@ class Delivery:
         self.open_hub(hub)
         return self._hubs[hub].max_batch_bytes
 
+    def limits_ready(self, hub: str) -> bool:
+        return True  # open_hub connects before it returns
+
     def submit(self, hub: str, items: Iterable[tuple[str | None, Outbound]]) -> None:
         """Queue events as (partition key, event); blocks while the buffer is full."""
         self.open_hub(hub)

@@ -105,10 +105,17 @@ class DeliveryProcess:
         assert not isinstance(limits, DeliveryError)  # raised by _collect_opens
         return limits
 
-    def _collect_opens(self) -> None:
+    def limits_ready(self, hub: str) -> bool:
+        """Whether `max_event_bytes(hub)` would answer without waiting."""
+        self._collect_opens(wait=False)
+        return hub in self._hubs
+
+    def _collect_opens(self, wait: bool = True) -> None:
         # Replies come in request order: every outstanding open answers before a later
         # request. A hub that cannot be opened fails the run only if it is used.
         while self._opening:
+            if not wait and self._replies.empty():
+                return
             hub = self._opening[0]
             try:
                 self._hubs[hub] = self._await_reply(raise_failure=False)

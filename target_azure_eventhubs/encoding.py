@@ -90,22 +90,28 @@ def _compound_size(count: int, items_size: int) -> int:
     return items_size + (3 if count <= 255 and items_size < 255 else 9)
 
 
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
+
+
+_FIXED_PROPERTIES_SIZE = len(_PROPERTIES) + _compound_size(
+    _PROPERTY_FIELDS,
+    _variable_size(MESSAGE_ID_CHARS)
+    + len(_NULLS_BEFORE_CONTENT_TYPE)
+    + len(_CONTENT_TYPE_SYMBOL)
+    + len(_NULLS_AFTER_CONTENT_TYPE),
+)
+
+
 def message_size(body_size: int, properties: Mapping[str, str]) -> int:
     """`len(encode_message(body, properties))` for a body of `body_size` bytes, computed."""
-    fields = (
-        _variable_size(MESSAGE_ID_CHARS)
-        + len(_NULLS_BEFORE_CONTENT_TYPE)
-        + len(_CONTENT_TYPE_SYMBOL)
-        + len(_NULLS_AFTER_CONTENT_TYPE)
-    )
-    size = len(_PROPERTIES) + _compound_size(_PROPERTY_FIELDS, fields)
+    size = _FIXED_PROPERTIES_SIZE + len(_DATA) + _variable_size(body_size)
     if properties:
-        pairs = sum(
-            _variable_size(len(k.encode("utf-8"))) + _variable_size(len(v.encode("utf-8")))
-            for k, v in properties.items()
-        )
+        pairs = 0
+        for key, value in properties.items():
+            pairs += _variable_size(_utf8_size(key)) + _variable_size(_utf8_size(value))
         size += len(_APPLICATION_PROPERTIES) + _compound_size(len(properties) * 2, pairs)
-    return size + len(_DATA) + _variable_size(body_size)
+    return size
 
 
 def section_size(encoded: bytes) -> int:

@@ -24,7 +24,7 @@ from target_azure_eventhubs.conversion import (
     encode_event,
     is_hashed_namespace,
 )
-from target_azure_eventhubs.delivery import Outbound, event_fits
+from target_azure_eventhubs.delivery import Outbound
 from target_azure_eventhubs.encoding import message_size
 from target_azure_eventhubs.errors import InvalidRecordFailure
 
@@ -67,6 +67,18 @@ class _Pending:
 _Keyed = tuple[str, _Pending]
 
 
+class Drained(t.NamedTuple):
+    """An event ready to be sent, and what refusing it would have to name."""
+
+    order: int  # input position: the target sends all streams' events in this order
+    hub: str
+    partition_key: str | None
+    out: Outbound
+    sink: EventHubSink
+    line: int
+    key: str
+
+
 class EventHubSink(BatchSink):
     """One stream's records on their way to one event hub."""
 
@@ -104,10 +116,6 @@ class EventHubSink(BatchSink):
         # Connect when the first stream for this hub appears. The sender process connects
         # while records are read; a wrong key fails, at the latest, at the first drain.
         self._target.delivery.open_hub(self.eventhub)
-
-    @property
-    def max_event_bytes(self) -> int:
-        return self._target.delivery.max_event_bytes(self.eventhub)
 
     # One record -------------------------------------------------------------------------
 
@@ -167,31 +175,34 @@ class EventHubSink(BatchSink):
     # One batch --------------------------------------------------------------------------
 
     def process_batch(self, context: dict) -> None:
-        """Encode the held events and hand them to the target, which sends them in input order."""
+        """Build the held events and hand them to the target, which sends them in input order."""
         items = self._ungrouped or list(self._pending.items())
         self._pending, self._ungrouped = {}, []
-        ready: list[tuple[int, str, str | None, Outbound]] = []
+        ready: list[Drained] = []
         rejected: list[tuple[str, int, str]] = []
-        max_event_bytes = self.max_event_bytes
+        round_robin = self._target.round_robin
         for key, held in items:
             try:
                 out = self._outbound(held.profile)
             except TypeError as exc:  # orjson: nesting beyond its limit, and the like
                 rejected.append((key, held.line, f"its event cannot be encoded as JSON: {exc}"))
                 continue
-            if event_fits(out, max_event_bytes):
-                partition_key = None if self._target.round_robin else key
-                ready.append((held.order, self.eventhub, partition_key, out))
-            else:
-                size = message_size(len(out.body), out.properties)
-                reason = (
-                    f"its event is {size} bytes, more than the "
-                    f"{max_event_bytes} bytes the event hub accepts in one message"
-                )
-                rejected.append((key, held.line, reason))
+            partition_key = None if round_robin else key
+            ready.append(
+                Drained(held.order, self.eventhub, partition_key, out, self, held.line, key)
+            )
         self._target.enqueue(ready)
         for key, line, reason in rejected:
             self._reject(key, line, reason)
+
+    def refuse_oversized(self, event: Drained, max_event_bytes: int) -> None:
+        """Apply `on_invalid_record` to an event larger than the hub accepts."""
+        size = message_size(len(event.out.body), event.out.properties)
+        reason = (
+            f"its event is {size} bytes, more than the "
+            f"{max_event_bytes} bytes the event hub accepts in one message"
+        )
+        self._reject(event.key, event.line, reason)
 
     def _reject(self, key: str, line: int, reason: str) -> None:
         try:

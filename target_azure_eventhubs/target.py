@@ -25,7 +25,7 @@ from target_azure_eventhubs.conversion import (
     DEFAULT_IDENTITY_FIELDS,
     ConversionSettings,
 )
-from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, Outbound
+from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, event_fits
 from target_azure_eventhubs.delivery_process import DeliveryProcess
 from target_azure_eventhubs.errors import (
     ConfigurationError,
@@ -36,9 +36,10 @@ from target_azure_eventhubs.errors import (
 from target_azure_eventhubs.invalid_records import POLICIES, InvalidRecords
 from target_azure_eventhubs.reader import InvalidLine, TickingReader
 from target_azure_eventhubs.runtime import tune_garbage_collector
-from target_azure_eventhubs.sink import EventHubSink, RecordRejected
+from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
+_MAX_DEFERRED_EVENTS = 50_000  # see _defer_sending
 _first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
 
@@ -296,7 +297,9 @@ class TargetAzureEventHubs(Target):
         self._pending_states: list[tuple[int, dict]] = []  # read, not yet given to delivery
         self._oldest_pending: float | None = None  # when the oldest unsent record was read
         self._order = itertools.count()
-        self._outgoing: list[tuple[int, str, str | None, Outbound]] = []
+        self._outgoing: list[Drained] = []
+        self._ready_hubs: set[str] = set()  # hubs whose limits delivery knows
+        self._send_now = False  # end of input or an error: deferring is over
         reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
@@ -398,14 +401,15 @@ class TargetAzureEventHubs(Target):
         """Input position of a record, so events of all streams are sent in input order."""
         return next(self._order)
 
-    def enqueue(self, events: list[tuple[int, str, str | None, Outbound]]) -> None:
+    def enqueue(self, events: list[Drained]) -> None:
         """Take a drained sink's events; they are sent, in input order, after the drain."""
         self._outgoing.extend(events)
 
     def _drain_all(self, sink_list: t.Iterable[t.Any], parallelism: int) -> None:
-        # Each sink's process_batch only encodes (see `enqueue`); one merged, input-ordered
-        # list is sent when drain_all ends (`_reset_max_record_age`), so a profile's events
-        # keep their order across streams and each STATE is placed right after its records.
+        # Each sink's process_batch only builds events (see `enqueue`); one merged,
+        # input-ordered list is sent when drain_all ends (`_reset_max_record_age`), so a
+        # profile's events keep their order across streams and each STATE is placed right
+        # after its records.
         try:
             super()._drain_all(sink_list, 1)
         except InvalidRecordFailure:
@@ -414,7 +418,10 @@ class TargetAzureEventHubs(Target):
 
     def _send_outgoing(self, *, release_states: bool) -> None:
         """Submit drained events in input order, registering each STATE where it was read."""
+        if release_states and self._defer_sending():
+            return
         events, self._outgoing = sorted(self._outgoing, key=_first), []
+        events = self._refuse_oversized(events)
         states, self._pending_states = (
             (self._pending_states, []) if release_states else ([], self._pending_states)
         )
@@ -426,9 +433,45 @@ class TargetAzureEventHubs(Target):
             self.delivery.checkpoint(state)
         self._submit(events[start:])
 
-    def _submit(self, events: list[tuple[int, str, str | None, Outbound]]) -> None:
+    def _defer_sending(self) -> bool:
+        """Whether drained events may wait here while the sender process still connects.
+
+        Reading goes on meanwhile; the wait is short (half of max_latency_ms, a bounded
+        number of events) and never at the end of input.
+        """
+        if self._send_now or not self._outgoing or self._oldest_pending is None:
+            return False
+        if len(self._outgoing) >= _MAX_DEFERRED_EVENTS:
+            return False
+        if time.monotonic() - self._oldest_pending >= self.max_latency / 2:
+            return False
+        hubs = {t.cast(EventHubSink, s).eventhub for s in self._sinks_active.values()}
+        hubs -= self._ready_hubs
+        self._ready_hubs.update(hub for hub in hubs if self.delivery.limits_ready(hub))
+        if hubs <= self._ready_hubs:
+            return False
+        self.logger.debug(
+            "Holding %d drained events while the sender process connects", len(self._outgoing)
+        )
+        return True
+
+    def _refuse_oversized(self, events: list[Drained]) -> list[Drained]:
+        """The events that fit in a message of their hub; `on_invalid_record` for the rest."""
+        limits = {hub: self.delivery.max_event_bytes(hub) for hub in {e.hub for e in events}}
+        fitting = [e for e in events if event_fits(e.out, limits[e.hub])]
+        if len(fitting) < len(events):
+            try:
+                for event in events:
+                    if not event_fits(event.out, limits[event.hub]):
+                        event.sink.refuse_oversized(event, limits[event.hub])
+            except InvalidRecordFailure:
+                self._submit(fitting)  # valid events go; no STATE follows
+                raise
+        return fitting
+
+    def _submit(self, events: list[Drained]) -> None:
         for hub, group in itertools.groupby(events, key=_second):
-            self.delivery.submit(hub, ((key, out) for _, _, key, out in group))
+            self.delivery.submit(hub, ((e.partition_key, e.out) for e in group))
 
     def _on_invalid_line(self, invalid: InvalidLine) -> None:
         self.invalid.handle(stream=None, line=invalid.line_number, key=None,
@@ -444,7 +487,8 @@ class TargetAzureEventHubs(Target):
         # The SDK calls this last in drain_all, once every sink has been drained.
         super()._reset_max_record_age()
         self._send_outgoing(release_states=True)
-        self._oldest_pending = None
+        if not self._outgoing:
+            self._oldest_pending = None
 
     def _on_tick(self, idle: bool) -> None:
         """Between input chunks: keep max_latency_ms; when idle, also relay a new STATE."""
@@ -479,6 +523,7 @@ class TargetAzureEventHubs(Target):
     # End of input, errors and signals -----------------------------------------------------
 
     def process_endofpipe(self) -> None:
+        self._send_now = True
         super().process_endofpipe()
         timeout = self.config.get("shutdown_timeout_seconds", 30.0) if self._terminating else None
         if not self.delivery.flush(timeout):
@@ -512,6 +557,7 @@ class TargetAzureEventHubs(Target):
         """After bad input, still deliver the records read before it and their STATE."""
         if getattr(error, "during_drain", False) or self.delivery.failure is not None:
             return
+        self._send_now = True
         try:
             self.drain_all()
             self.delivery.flush(float(self.config.get("shutdown_timeout_seconds", 30.0)))

@@ -68,7 +68,11 @@ def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:
 
 
 def run_target(
-    tmp_path: Path, config: dict[str, Any], messages: list[dict[str, Any] | str], timeout: float = 120
+    tmp_path: Path,
+    config: dict[str, Any],
+    messages: list[dict[str, Any] | str],
+    timeout: float = 120,
+    env: dict[str, str] | None = None,
 ) -> Result:
     path = write_config(tmp_path, config)
     started = time.monotonic()
@@ -78,7 +82,7 @@ def run_target(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         check=False,
     )
     return Result(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)

@@ -338,3 +338,34 @@ def test_connection_settings_errors(tmp_path: Path, way: str) -> None:
     result = run_target(tmp_path, config, [membership_schema()])
     assert result.returncode == 1
     assert ("no connection configured" if way == "none" else "two ways to connect") in result.stderr
+
+
+def test_events_drained_while_connecting_are_sent_in_order_with_their_states(
+    local_hub: LocalHub, tmp_path: Path
+) -> None:
+    # Drains every 50 rows start long before the sender process can have connected (it
+    # must start Python and import the SDK first), so events are held, then sent, in order.
+    profiles = [f"profile-{n}" for n in range(60)]
+    messages: list = [membership_schema()]
+    for seq in range(40):
+        for profile in profiles:
+            messages.append(record(STREAM, {"profile_id": profile, "email": f"{profile}@example.com",
+                                            "segment_id": f"seg-{seq}", "status": "realized", "seq": seq}))
+        messages.append(state({"bookmarks": {STREAM: {"round": seq}}}))
+    config = base_config(local_hub, batch_size_rows=50, max_latency_ms=10000,
+                         include_unmapped_attributes=True)
+    result = run_target(tmp_path, config, messages, env={"LOGLEVEL": "DEBUG"})
+    assert result.returncode == 0, result.stderr
+    assert "while the sender process connects" in result.stderr
+    rounds = [s["bookmarks"][STREAM]["round"] for s in result.states]
+    assert rounds == sorted(rounds) and rounds[-1] == 39
+
+    events = read_all(local_hub.connection_string("profiles"))
+    assert len(events) == 60 * 40
+    seen: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for event in events:
+        body = json.loads(event.body)
+        seen[body["attributes"]["profile_id"]].append((event.sequence_number, body["attributes"]["seq"]))
+    assert set(seen) == set(profiles)
+    for landed in seen.values():
+        assert [s for _, s in sorted(landed)] == list(range(40))
