@@ -43,7 +43,7 @@ from target_azure_eventhubs.encoding import (
     section_size,
 )
 from target_azure_eventhubs.errors import DeliveryError
-from target_azure_eventhubs.partitioning import partition_for_key
+from target_azure_eventhubs.partitioning import partitions_for_keys
 
 SERVER_BUSY_MIN_WAIT = 4.0  # the service asks publishers to wait 4 s when throttled
 _POLL = 0.05  # how often waiting threads re-check for stop and failure
@@ -222,14 +222,16 @@ class Delivery:
         self.open_hub(hub)
         sender = self._hubs[hub]
         events = list(items)
-        for _, out in events:  # outside the lock, which the senders need to acknowledge
+        # Outside the lock, which the senders need to acknowledge.
+        for _, out in events:
             out.encode()
+        routes = sender.partition_indexes([key for key, _ in events])
         with self._cond:
-            for key, out in events:
+            for (_, out), index in zip(events, routes, strict=True):
                 self._wait_for_room(out.size)
                 out.seq = next(self._seq)
                 self._last_seq = out.seq
-                sender.queue_for(key, out.seq).events.append(out)
+                sender.queue_for(index, out.seq).events.append(out)
                 self._buffered_bytes += out.size
             self._cond.notify_all()
 
@@ -351,12 +353,21 @@ class _HubSender:
     def queues(self) -> list[_Queue]:
         return self._lanes or list(self._by_partition.values())
 
-    def queue_for(self, key: str | None, seq: int) -> _Queue:
+    def partition_indexes(self, keys: list[str | None]) -> list[int | None]:
+        """The partition (index into partition_ids) of each key; None where any will do."""
+        if self._lanes:
+            return [None] * len(keys)
+        keyed = [key for key in keys if key is not None]
+        if not keyed:
+            return [None] * len(keys)
+        found = iter(partitions_for_keys(keyed, len(self.partition_ids)))
+        return [None if key is None else next(found) for key in keys]
+
+    def queue_for(self, index: int | None, seq: int) -> _Queue:
         if self._lanes:
             return self._lanes[seq % len(self._lanes)]
-        if key is None:
+        if index is None:
             return self._by_partition[self.partition_ids[seq % len(self.partition_ids)]]
-        index = partition_for_key(key, len(self.partition_ids))
         return self._by_partition[self.partition_ids[index]]
 
     def start(self) -> None:

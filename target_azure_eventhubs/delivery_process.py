@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import pickle
+import os
 import queue
 import signal
 import socket
@@ -71,10 +71,7 @@ class DeliveryProcess:
         # The child ignores SIGTERM: make sure it cannot outlive an embedding program that
         # never called close().
         self._finalizer = weakref.finalize(self, _kill, self._process)
-        # The settings may hold objects (a credential) whose classes the child must import the
-        # way the parent did: its import path goes first, the pickled settings after it.
-        settings = (dict(config), options, logger.name, logger.getEffectiveLevel())
-        self._post(("init", list(sys.path), _dumps(settings)))
+        self._post(("init", dict(config), options, logger.name, logger.getEffectiveLevel()))
         for target, name in ((self._listen, "delivery-listener"), (self._write, "delivery-writer")):
             threading.Thread(target=target, name=name, daemon=True).start()
 
@@ -286,14 +283,18 @@ class _Outbox:
 
 
 def _start_child() -> tuple[subprocess.Popen[bytes], Connection]:
+    # The child imports exactly what this process would: its import path, and not the
+    # working directory first (-P), which may hold another copy of this package.
+    path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
     parent_end, child_end = socket.socketpair()
     try:
         process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(child_end.fileno())],
+            [sys.executable, "-P", "-m", __name__, str(child_end.fileno())],
             pass_fds=(child_end.fileno(),),
             stdin=subprocess.DEVNULL,
             stdout=2,  # stdout carries Singer messages: never the child's
             start_new_session=True,  # a terminal's Ctrl-C reaches the parent only
+            env={**os.environ, "PYTHONPATH": path},
         )
     finally:
         child_end.close()
@@ -319,11 +320,9 @@ def _child_main(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        _, path, settings = conn.recv()
+        _, config, options, logger_name, level = conn.recv()
     except (EOFError, OSError):
         return
-    sys.path[:] = path
-    config, options, logger_name, level = pickle.loads(settings)
     logging.basicConfig(level=level, format=_LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("azure").setLevel(logging.WARNING)
     logger = logging.getLogger(logger_name)

@@ -13,8 +13,13 @@ with ``struct`` (fast path). Other keys go through the generic code-point path.
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-__all__ = ["hash_code", "partition_for_key"]
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["hash_code", "partition_for_key", "partitions_for_keys"]
 
 _MASK = 0xFFFFFFFF
 
@@ -84,3 +89,92 @@ def partition_for_key(key: str, partition_count: int) -> int:
     if partition_count <= 0:
         raise ValueError("partition_count must be positive")
     return abs(hash_code(key) % partition_count)
+
+
+_VECTOR_MIN_KEYS = 32  # below this the per-call cost of numpy outweighs the per-key saving
+
+
+def partitions_for_keys(keys: Sequence[str], partition_count: int) -> list[int]:
+    """`partition_for_key` of many keys at once: lookup3 on numpy arrays of equal-length keys.
+
+    Per key this costs a fraction of a microsecond instead of several: the sender process
+    routes every event by its profile's key.
+    """
+    if partition_count <= 0:
+        raise ValueError("partition_count must be positive")
+    if len(keys) < _VECTOR_MIN_KEYS:
+        return [partition_for_key(key, partition_count) for key in keys]
+    import numpy as np  # noqa: PLC0415  (only the sender process needs it: ~50 ms to import)
+
+    result = [0] * len(keys)
+    groups: dict[int, list[int]] = {}  # padded byte length -> indexes of latin-1 keys
+    for index, key in enumerate(keys):
+        if key and key.isascii():  # latin-1 would do; ASCII is the common case and cheap
+            groups.setdefault(-(-len(key) // 12) * 12, []).append(index)
+        else:
+            result[index] = partition_for_key(key, partition_count)
+    for padded, indexes in groups.items():
+        raw = b"".join([keys[i].encode("ascii").ljust(padded, b"\x00") for i in indexes])
+        lengths = np.fromiter((len(keys[i]) for i in indexes), dtype=np.uint32, count=len(indexes))
+        words = np.frombuffer(raw, dtype="<u4").reshape(len(indexes), padded // 4)
+        codes = _hash_rows(words, lengths)
+        for i, part in zip(indexes, (codes % partition_count).tolist(), strict=True):
+            result[i] = part
+    return result
+
+
+def _rotl(x: np.ndarray, k: int) -> np.ndarray:
+    import numpy as np  # noqa: PLC0415
+
+    return (x << np.uint32(k)) | (x >> np.uint32(32 - k))
+
+
+def _hash_rows(words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """`hash_code` of each row of little-endian words (uint32 arithmetic wraps like & _MASK)."""
+    import numpy as np  # noqa: PLC0415
+
+    a = lengths + np.uint32(0xDEADBEEF)
+    b = a.copy()
+    c = a.copy()
+    last = words.shape[1] - 3
+    for i in range(0, last, 3):
+        a += words[:, i]
+        b += words[:, i + 1]
+        c += words[:, i + 2]
+        a -= c
+        a ^= _rotl(c, 4)
+        c += b
+        b -= a
+        b ^= _rotl(a, 6)
+        a += c
+        c -= b
+        c ^= _rotl(b, 8)
+        b += a
+        a -= c
+        a ^= _rotl(c, 16)
+        c += b
+        b -= a
+        b ^= _rotl(a, 19)
+        a += c
+        c -= b
+        c ^= _rotl(b, 4)
+        b += a
+    a += words[:, last]
+    b += words[:, last + 1]
+    c += words[:, last + 2]
+    c ^= b
+    c -= _rotl(b, 14)
+    a ^= c
+    a -= _rotl(c, 11)
+    b ^= a
+    b -= _rotl(a, 25)
+    c ^= b
+    c -= _rotl(b, 16)
+    a ^= c
+    a -= _rotl(c, 4)
+    b ^= a
+    b -= _rotl(a, 14)
+    c ^= b
+    c -= _rotl(b, 24)
+    folded = ((c ^ b) & np.uint32(0xFFFF)).astype(np.int32)
+    return np.where(folded >= 0x8000, folded - 0x10000, folded).astype(np.int64)

@@ -9,7 +9,7 @@ from azure.eventhub._buffered_producer._partition_resolver import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_azure_eventhubs.partitioning import hash_code, partition_for_key
+from target_azure_eventhubs.partitioning import hash_code, partition_for_key, partitions_for_keys
 
 RESOLVERS = {n: PartitionResolver([str(i) for i in range(n)]) for n in range(1, 33)}
 
@@ -35,3 +35,23 @@ def test_known_values_and_edges() -> None:
         for count in (1, 2, 3, 4, 7, 32):
             expected = RESOLVERS[count].get_partition_id_by_partition_key(key)
             assert str(partition_for_key(key, count)) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    keys=st.lists(
+        st.one_of(
+            st.text(alphabet=st.characters(max_codepoint=127), max_size=40),
+            st.text(max_size=20),
+            st.from_regex(r"cust-[0-9]{8}", fullmatch=True),
+        ),
+        min_size=0,
+        max_size=300,
+    ),
+    count=st.integers(min_value=1, max_value=32),
+)
+def test_many_keys_at_once_match_the_sdk_resolver(keys: list[str], count: int) -> None:
+    # Lists long enough to take the vectorised path, with mixed lengths and non-ASCII keys.
+    resolver = RESOLVERS[count]
+    expected = [int(resolver.get_partition_id_by_partition_key(key)) for key in keys]
+    assert partitions_for_keys(keys, count) == expected
