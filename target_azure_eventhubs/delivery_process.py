@@ -31,6 +31,7 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -38,7 +39,8 @@ from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, DeliveryS
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.1
-_OUTBOX_BYTES = 16 << 20
+_OUTBOX_BYTES = 8 << 20
+_SUBMIT_EVENTS = 1000  # per message to the child
 _LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
 
 
@@ -129,10 +131,11 @@ class DeliveryProcess:
 
     def submit(self, hub: str, items: Iterable[tuple[str | None, Outbound]]) -> None:
         self.open_hub(hub)
-        # Encoding happens in the child: the parent's core is the busier one.
-        payload = [(key, out.body, out.properties) for key, out in items]
-        if payload:
-            self._post(("submit", hub, payload))
+        # Encoding happens in the child: the parent's core is the busier one. Messages of a
+        # bounded size keep the child busy sooner and the parent's memory flat.
+        items = iter(items)
+        while chunk := [(k, out.body, out.properties) for k, out in islice(items, _SUBMIT_EVENTS)]:
+            self._post(("submit", hub, chunk))
 
     def checkpoint(self, state: dict[str, Any]) -> None:
         self.raise_if_failed()

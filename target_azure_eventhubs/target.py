@@ -39,7 +39,7 @@ from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
-_MAX_DEFERRED_EVENTS = 50_000  # see _defer_sending
+_MAX_DEFERRED_EVENTS = 20_000  # see _defer_sending
 _first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
 
