@@ -106,6 +106,9 @@ _EVENT_KEYS = frozenset({"segmentMembership", "identityMap"})
 # Hash kinds of identity namespaces.
 _PLAIN, _LOWER_SHA, _PHONE_SHA = 0, 1, 2
 _DIGITS = "0123456789"
+_DROP_ASCII_NON_DIGITS = str.maketrans("", "", "".join(
+    chr(code) for code in range(128) if chr(code) not in _DIGITS
+))
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1  # what orjson can write
 _EPOCH = datetime(1970, 1, 1)  # naive UTC: all internal datetimes are naive UTC
 _MS = timedelta(milliseconds=1)
@@ -166,7 +169,11 @@ def _normalise_identity(kind: int, value: str) -> str:
     if kind == _LOWER_SHA:
         v = v.lower()
     else:
-        digits = "".join(filter(_DIGITS.__contains__, v))
+        digits = (
+            v.translate(_DROP_ASCII_NON_DIGITS)
+            if v.isascii()
+            else "".join(filter(_DIGITS.__contains__, v))
+        )
         if not digits:
             return ""
         v = "+" + digits if v[0] == "+" else digits

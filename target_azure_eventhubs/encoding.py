@@ -122,10 +122,6 @@ def _compound_size(count: int, items_size: int) -> int:
     return items_size + (3 if count <= 255 and items_size < 255 else 9)
 
 
-def _utf8_size(text: str) -> int:
-    return len(text) if text.isascii() else len(text.encode("utf-8"))
-
-
 _FIXED_PROPERTIES_SIZE = len(_PROPERTIES) + _compound_size(
     _PROPERTY_FIELDS,
     _variable_size(MESSAGE_ID_CHARS)
@@ -136,13 +132,19 @@ _FIXED_PROPERTIES_SIZE = len(_PROPERTIES) + _compound_size(
 
 
 def message_size(body_size: int, properties: Mapping[str, str]) -> int:
-    """`len(encode_message(body, properties))` for a body of `body_size` bytes, computed."""
-    size = _FIXED_PROPERTIES_SIZE + len(_DATA) + _variable_size(body_size)
+    """`len(encode_message(body, properties))` for a body of `body_size` bytes, computed.
+
+    Written out (no helper calls): the target checks every event's size against the hub's.
+    """
+    size = _FIXED_PROPERTIES_SIZE + len(_DATA) + body_size + (2 if body_size <= 255 else 5)
     if properties:
         pairs = 0
         for key, value in properties.items():
-            pairs += _variable_size(_utf8_size(key)) + _variable_size(_utf8_size(value))
-        size += len(_APPLICATION_PROPERTIES) + _compound_size(len(properties) * 2, pairs)
+            k = len(key) if key.isascii() else len(key.encode("utf-8"))
+            v = len(value) if value.isascii() else len(value.encode("utf-8"))
+            pairs += k + v + (2 if k <= 255 else 5) + (2 if v <= 255 else 5)
+        count = len(properties) * 2
+        size += len(_APPLICATION_PROPERTIES) + pairs + (3 if count <= 255 and pairs < 255 else 9)
     return size
 
 

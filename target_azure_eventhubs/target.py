@@ -17,6 +17,7 @@ from types import FrameType
 import orjson
 from singer_sdk import typing as th
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
 
 from target_azure_eventhubs.connection import connection_from_config
@@ -300,7 +301,7 @@ class TargetAzureEventHubs(Target):
         self._outgoing: list[Drained] = []
         self._ready_hubs: set[str] = set()  # hubs whose limits delivery knows
         self._send_now = False  # end of input or an error: deferring is over
-        reader = t.cast(TickingReader, self.message_reader)
+        reader = self._reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
         reader.should_stop = lambda: self._terminating
@@ -321,7 +322,7 @@ class TargetAzureEventHubs(Target):
 
     @property
     def current_line(self) -> int:
-        return t.cast(TickingReader, self.message_reader).line_number
+        return self._reader.line_number
 
     def eventhub_for(self, stream_name: str) -> str:
         routes = self.config.get("stream_eventhubs") or {}
@@ -347,47 +348,48 @@ class TargetAzureEventHubs(Target):
         if "record" not in message_dict or "stream" not in message_dict:
             self._assert_line_requires(message_dict, requires={"stream", "record"})
         stream_name = message_dict["stream"]
-        line = self.current_line
-        if stream_name not in self.mapper.stream_maps:
+        line = self._reader.line_number
+        stream_maps = self.mapper.stream_maps.get(stream_name)
+        if stream_maps is None:
             raise RecordBeforeSchema(
                 f"input line {line}: a RECORD for stream '{stream_name}' arrived before the "
                 "stream's SCHEMA message"
             )
-        if not isinstance(message_dict["record"], dict):
+        raw = message_dict["record"]
+        if not isinstance(raw, dict):
             self.invalid.handle(stream=stream_name, line=line, key=None,
-                                reason="the record is not a JSON object",
-                                record=message_dict["record"])
+                                reason="the record is not a JSON object", record=raw)
             return
-        for stream_map in self.mapper.stream_maps[stream_name]:
-            record = stream_map.transform(copy.copy(message_dict["record"]))
-            if record is None:
-                continue
-            sink = t.cast(EventHubSink, self.get_sink(stream_map.stream_alias, record=record))
-            if missing := [k for k in sink.key_properties if k not in record]:
-                raise MissingKeyProperties(
-                    f"input line {line}: a record of stream '{stream_map.stream_alias}' lacks "
-                    f"its key properties {', '.join(missing)}"
-                )
-            sink.tally_record_read()
-            sink.record_counter_metric.increment()
-            self._records_read += 1
-            try:
-                sink.accept(record, line)
-            except RecordRejected as rejected:
-                self.invalid.handle(
-                    stream=stream_map.stream_alias,
-                    line=line,
-                    key=rejected.key,
-                    reason=rejected.reason,
-                    record=record,
-                )
-                continue
-            sink._get_context(record)
-            if self._oldest_pending is None:
-                self._oldest_pending = time.monotonic()
-            if sink.is_full:
-                self.drain_all()  # all sinks, so events of all streams leave in input order
+        # Without stream maps the record passes through as is; no copy needed then.
+        single = len(stream_maps) == 1 and type(stream_maps[0]) is SameRecordTransform
+        for stream_map in stream_maps:
+            record = stream_map.transform(raw if single else copy.copy(raw))
+            if record is not None:
+                self._accept(stream_map.stream_alias, record, line)
         self._handle_max_record_age()
+
+    def _accept(self, stream_name: str, record: dict, line: int) -> None:
+        sink: EventHubSink = self.get_sink(stream_name, record=record)  # type: ignore[assignment]
+        if missing := [k for k in sink.key_properties if k not in record]:
+            raise MissingKeyProperties(
+                f"input line {line}: a record of stream '{stream_name}' lacks its key "
+                f"properties {', '.join(missing)}"
+            )
+        sink.tally_record_read()
+        sink.record_counter_metric.increment()
+        self._records_read += 1
+        try:
+            sink.accept(record, line)
+        except RecordRejected as rejected:
+            self.invalid.handle(
+                stream=stream_name, line=line, key=rejected.key, reason=rejected.reason,
+                record=record,
+            )
+            return
+        if self._oldest_pending is None:
+            self._oldest_pending = time.monotonic()
+        if sink.is_full:
+            self.drain_all()  # all sinks, so events of all streams leave in input order
 
     def _assert_line_requires(self, message_dict: dict, requires: set[str]) -> None:
         if missing := requires - message_dict.keys():
