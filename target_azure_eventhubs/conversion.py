@@ -853,8 +853,14 @@ def _attributes(
     attributes: dict[str, Any] = {}
     for name, parts in settings._attribute_items:
         value = get(name)
-        if value is not None:
-            _put(attributes, parts, _json_safe(value, name))
+        if value is None:
+            continue
+        if type(value) is not str:  # strings are the common case and always safe
+            value = _json_safe(value, name)
+        if len(parts) == 1:
+            attributes[parts[0]] = value
+        else:
+            _put(attributes, parts, value)
     if not (passthrough or settings.include_unmapped_attributes):
         return attributes
     skip = settings._non_attribute_fields
