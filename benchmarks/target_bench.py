@@ -63,7 +63,7 @@ def target_command() -> list[str]:
     script = Path(sys.executable).parent / "target-azure-eventhubs"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "target_azure_eventhubs.target"]
+    return [sys.executable, "-m", "target_azure_eventhubs"]
 
 
 def default_max_latency_ms() -> int:

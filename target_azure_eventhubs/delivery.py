@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -86,6 +86,20 @@ class DeliveryOptions:
     max_buffered_bytes: int = 64 * 1024 * 1024
     max_parallel_sends: int = 4
     round_robin: bool = False
+
+
+def options_from_config(config: Mapping[str, Any]) -> DeliveryOptions:
+    """The delivery settings of a target configuration (see the target's settings)."""
+    return DeliveryOptions(
+        max_retries=int(config.get("max_retries", 8)),
+        retry_backoff_seconds=float(config.get("retry_backoff_seconds", 1.0)),
+        retry_backoff_max_seconds=float(config.get("retry_backoff_max_seconds", 30.0)),
+        send_timeout_seconds=float(config.get("send_timeout_seconds", 30.0)),
+        max_batch_size_bytes=config.get("max_batch_size_bytes"),
+        max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
+        max_parallel_sends=int(config.get("max_parallel_sends", 4)),
+        round_robin=config.get("partitioning") == "round_robin",
+    )
 
 
 @dataclass

@@ -4,10 +4,11 @@ Python threads share one interpreter lock: the SDK's senders and the record pipe
 each other down (measured: ~25k records/s processing alone, ~9k/s with in-process
 senders). `DeliveryProcess` offers the `Delivery` interface but runs the real `Delivery` in
 a child process (`python -m target_azure_eventhubs.delivery_process`, which imports only
-what sending needs); events cross a socket pair already encoded.
+what sending needs, started by `sender_launch`); events cross a socket pair.
 
 Protocol (pickled tuples on one duplex connection):
-- parent -> child: ("init", config, options, logger name, level) first, then ("open", hub),
+- parent -> child: optionally ("preconnect", config) from the command line (see
+  `sender_launch`), then ("init", config, options, logger name, level), ("open", hub),
   ("submit", hub, items), ("checkpoint", state), ("flush", timeout), ("pending",),
   ("close", timeout)
 - child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
@@ -24,7 +25,6 @@ import logging
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -35,13 +35,22 @@ from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
 
-from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, DeliveryStats, Outbound
+from target_azure_eventhubs import sender_launch
+from target_azure_eventhubs.connection import ConnectionSpec, connection_from_config
+from target_azure_eventhubs.delivery import (
+    Delivery,
+    DeliveryOptions,
+    DeliveryStats,
+    Outbound,
+    options_from_config,
+)
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.1
 _OUTBOX_BYTES = 8 << 20
 _SUBMIT_EVENTS = 1000  # per message to the child
 _LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
+_TARGET_LOGGER = "target-azure-eventhubs"
 
 
 class DeliveryProcess:
@@ -69,10 +78,10 @@ class DeliveryProcess:
         self._used: set[str] = set()  # hubs the target sends to (see connect_early)
         self._closed = False
         self._disconnected = False
-        self._process, self._conn = _start_child()
+        self._process, self._conn = sender_launch.take()
         # The child ignores SIGTERM: make sure it cannot outlive an embedding program that
         # never called close().
-        self._finalizer = weakref.finalize(self, _kill, self._process)
+        self._finalizer = weakref.finalize(self, sender_launch.kill, self._process)
         self._post(("init", dict(config), options, logger.name, logger.getEffectiveLevel()))
         for target, name in ((self._listen, "delivery-listener"), (self._write, "delivery-writer")):
             threading.Thread(target=target, name=name, daemon=True).start()
@@ -285,32 +294,6 @@ class _Outbox:
             self._cond.notify_all()
 
 
-def _start_child() -> tuple[subprocess.Popen[bytes], Connection]:
-    # The child imports exactly what this process would: its import path, and not the
-    # working directory first (-P), which may hold another copy of this package.
-    path = os.pathsep.join(entry or os.getcwd() for entry in sys.path)
-    parent_end, child_end = socket.socketpair()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-P", "-m", __name__, str(child_end.fileno())],
-            pass_fds=(child_end.fileno(),),
-            stdin=subprocess.DEVNULL,
-            stdout=2,  # stdout carries Singer messages: never the child's
-            start_new_session=True,  # a terminal's Ctrl-C reaches the parent only
-            env={**os.environ, "PYTHONPATH": path},
-        )
-    finally:
-        child_end.close()
-    return process, Connection(parent_end.detach())
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.kill()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(1.0)
-
-
 def _dumps(message: tuple[Any, ...]) -> bytes:
     from multiprocessing.reduction import ForkingPickler  # noqa: PLC0415
 
@@ -322,27 +305,82 @@ def _child_main(conn: Connection) -> None:
     sys.stdout = sys.stderr
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        _, config, options, logger_name, level = conn.recv()
-    except (EOFError, OSError):
-        return
-    logging.basicConfig(level=level, format=_LOG_FORMAT, stream=sys.stderr)
+    # Until the target sends its level: the same environment variables singer-sdk reads.
+    env_level = os.environ.get("TARGET_AZURE_EVENTHUBS_LOGLEVEL") or os.environ.get("LOGLEVEL")
+    logging.basicConfig(level=(env_level or "INFO").upper(), format=_LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("azure").setLevel(logging.WARNING)
-    logger = logging.getLogger(logger_name)
-    from target_azure_eventhubs.connection import connection_from_config  # noqa: PLC0415
     from target_azure_eventhubs.runtime import tune_garbage_collector  # noqa: PLC0415
 
     tune_garbage_collector()
-
     lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
         with lock:  # sender threads and this loop both write to the connection
             conn.send(message)
 
+    def emit_state(state: dict[str, Any]) -> None:
+        send(("state", state))
+
+    try:
+        message = conn.recv()
+        early = None
+        if message[0] == "preconnect":
+            early = _EarlyConnection(message[1], emit_state)
+            message = conn.recv()
+        _, config, options, logger_name, level = message
+    except (EOFError, OSError):
+        return
+    logging.getLogger().setLevel(level)
+    logger = logging.getLogger(logger_name)
     spec = connection_from_config(config)
-    delivery = Delivery(spec, options, lambda state: send(("state", state)), logger)
+    delivery = early.adopt(spec, options, logger) if early is not None else None
+    if delivery is None:
+        delivery = Delivery(spec, options, emit_state, logger)
     _serve(conn, delivery, send)
+
+
+class _EarlyConnection:
+    """Connects to the default hub with the command line's settings, in a thread, while
+    the target process loads; kept only if the validated settings agree."""
+
+    def __init__(
+        self, config: dict[str, Any], emit_state: Callable[[dict[str, Any]], None]
+    ) -> None:
+        self._config = config
+        self._emit_state = emit_state
+        self._delivery: Delivery | None = None
+        self._spec: ConnectionSpec | None = None
+        self._thread = threading.Thread(target=self._connect, name="early-connect", daemon=True)
+        self._thread.start()
+
+    def _connect(self) -> None:
+        try:
+            spec = connection_from_config(self._config)
+            if spec.credential is not None or not spec.default_eventhub:
+                return
+            options = options_from_config(self._config)
+            logger = logging.getLogger(_TARGET_LOGGER)
+            delivery = Delivery(spec, options, self._emit_state, logger)
+            delivery.open_hub(spec.default_eventhub)
+        except Exception:
+            return
+        self._spec, self._delivery = spec, delivery
+
+    def adopt(
+        self, spec: ConnectionSpec, options: DeliveryOptions, logger: logging.Logger
+    ) -> Delivery | None:
+        """The early delivery if it was made for `spec` and `options`; else None."""
+        self._thread.join()
+        delivery = self._delivery
+        if delivery is None:
+            return None
+        if spec != self._spec or options != delivery.options:
+            logger.debug("Settings differ from the command line's: connecting again")
+            delivery.close(timeout=1.0)
+            return None
+        logger.debug("Sending over the connection opened while the target loaded")
+        delivery.logger = logger
+        return delivery
 
 
 def _serve(conn: Connection, delivery: Delivery, send: Callable[[tuple[Any, ...]], None]) -> None:

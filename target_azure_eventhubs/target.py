@@ -26,7 +26,7 @@ from target_azure_eventhubs.conversion import (
     DEFAULT_IDENTITY_FIELDS,
     ConversionSettings,
 )
-from target_azure_eventhubs.delivery import Delivery, DeliveryOptions, event_fits
+from target_azure_eventhubs.delivery import Delivery, event_fits, options_from_config
 from target_azure_eventhubs.delivery_process import DeliveryProcess
 from target_azure_eventhubs.errors import (
     ConfigurationError,
@@ -272,16 +272,7 @@ class TargetAzureEventHubs(Target):
         self.invalid = InvalidRecords(
             config.get("on_invalid_record", "fail"), config.get("dead_letter_path"), self.logger
         )
-        options = DeliveryOptions(
-            max_retries=int(config.get("max_retries", 8)),
-            retry_backoff_seconds=float(config.get("retry_backoff_seconds", 1.0)),
-            retry_backoff_max_seconds=float(config.get("retry_backoff_max_seconds", 30.0)),
-            send_timeout_seconds=float(config.get("send_timeout_seconds", 30.0)),
-            max_batch_size_bytes=config.get("max_batch_size_bytes"),
-            max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
-            max_parallel_sends=int(config.get("max_parallel_sends", 4)),
-            round_robin=self.round_robin,
-        )
+        options = options_from_config(config)
         self.delivery: Delivery | DeliveryProcess
         if config.get("sender_process", True):
             self.delivery = DeliveryProcess(

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-TARGET = [sys.executable, "-m", "target_azure_eventhubs.target"]
+TARGET = [sys.executable, "-m", "target_azure_eventhubs"]  # as the installed command runs
+# The target class's own entry point: no connection started before the target loads.
+TARGET_WITHOUT_EARLY_CONNECTION = [sys.executable, "-m", "target_azure_eventhubs.target"]
 
 
 def singer_lines(messages: list[dict[str, Any] | str]) -> str:
@@ -73,11 +75,12 @@ def run_target(
     messages: list[dict[str, Any] | str],
     timeout: float = 120,
     env: dict[str, str] | None = None,
+    command: list[str] | None = None,
 ) -> Result:
     path = write_config(tmp_path, config)
     started = time.monotonic()
     proc = subprocess.run(
-        [*TARGET, "--config", str(path)],
+        [*(command or TARGET), "--config", str(path)],
         input=singer_lines(messages),
         capture_output=True,
         text=True,

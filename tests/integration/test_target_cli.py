@@ -14,6 +14,7 @@ from target_azure_eventhubs.localhub import LocalHub
 from tests.helpers import read_all
 from tests.integration.target_runner import (
     MEMBERSHIP_PROPERTIES,
+    TARGET_WITHOUT_EARLY_CONNECTION,
     LiveTarget,
     record,
     run_target,
@@ -343,8 +344,9 @@ def test_connection_settings_errors(tmp_path: Path, way: str) -> None:
 def test_events_drained_while_connecting_are_sent_in_order_with_their_states(
     local_hub: LocalHub, tmp_path: Path
 ) -> None:
-    # Drains every 50 rows start long before the sender process can have connected (it
-    # must start Python and import the SDK first), so events are held, then sent, in order.
+    # Drains every 50 rows start long before the sender process can have connected (it is
+    # started by the target here, not ahead of it by the command), so events are held,
+    # then sent, in order.
     profiles = [f"profile-{n}" for n in range(60)]
     messages: list = [membership_schema()]
     for seq in range(40):
@@ -354,7 +356,8 @@ def test_events_drained_while_connecting_are_sent_in_order_with_their_states(
         messages.append(state({"bookmarks": {STREAM: {"round": seq}}}))
     config = base_config(local_hub, batch_size_rows=50, max_latency_ms=10000,
                          include_unmapped_attributes=True)
-    result = run_target(tmp_path, config, messages, env={"LOGLEVEL": "DEBUG"})
+    result = run_target(tmp_path, config, messages, env={"LOGLEVEL": "DEBUG"},
+                        command=TARGET_WITHOUT_EARLY_CONNECTION)
     assert result.returncode == 0, result.stderr
     assert "while the sender process connects" in result.stderr
     rounds = [s["bookmarks"][STREAM]["round"] for s in result.states]

@@ -1,0 +1,58 @@
+"""The `target-azure-eventhubs` command.
+
+Before importing the target (~0.5 s, mostly singer-sdk) it starts the sender process with
+the settings of the `--config` files, so connecting to Event Hubs overlaps with loading.
+The target validates the settings as always; see `sender_launch`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+# Invocations that never send: no sender process for them.
+_NO_SENDING = frozenset({"--about", "--help", "--version"})
+# Ways of connecting that are set up early: the others build credential objects.
+_EARLY_KEYS = ("connection_string", "sas_key")
+
+
+def early_config(args: list[str]) -> dict[str, Any] | None:
+    """The merged `--config` files (later ones win), or None when they cannot be used."""
+    paths = [
+        arg.split("=", 1)[1] if arg.startswith("--config=") else args[i + 1]
+        for i, arg in enumerate(args)
+        if arg.startswith("--config=") or (arg == "--config" and i + 1 < len(args))
+    ]
+    if not paths or "ENV" in paths:
+        return None
+    merged: dict[str, Any] = {}
+    for path in paths:
+        try:
+            loaded = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # the target reports it properly
+        if not isinstance(loaded, dict):
+            return None
+        merged.update(loaded)
+    if not merged.get("sender_process", True) or merged.get("use_entra_id"):
+        return None
+    if not any(merged.get(key) for key in _EARLY_KEYS):
+        return None
+    return merged
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if not _NO_SENDING.intersection(args):
+        from target_azure_eventhubs.sender_launch import prestart  # noqa: PLC0415
+
+        prestart(early_config(args))
+    from target_azure_eventhubs.target import TargetAzureEventHubs  # noqa: PLC0415
+
+    TargetAzureEventHubs.cli()
+
+
+if __name__ == "__main__":
+    main()
