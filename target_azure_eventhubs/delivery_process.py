@@ -346,41 +346,56 @@ class _EarlyConnection:
     def __init__(
         self, config: dict[str, Any], emit_state: Callable[[dict[str, Any]], None]
     ) -> None:
-        self._config = config
+        self.spec: ConnectionSpec | None = None
+        self.options: DeliveryOptions | None = None
         self._emit_state = emit_state
         self._delivery: Delivery | None = None
-        self._spec: ConnectionSpec | None = None
+        self._abandoned = False
+        self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._connect, name="early-connect", daemon=True)
-        self._thread.start()
+        try:
+            spec, options = connection_from_config(config), options_from_config(config)
+        except Exception:  # the target validates the settings and says what is wrong
+            return
+        if spec.credential is None and spec.default_eventhub:
+            self.spec, self.options = spec, options
+            self._thread.start()
 
     def _connect(self) -> None:
+        assert self.spec is not None and self.options is not None
+        logger = logging.getLogger(_TARGET_LOGGER)
+        delivery = Delivery(self.spec, self.options, self._emit_state, logger)
         try:
-            spec = connection_from_config(self._config)
-            if spec.credential is not None or not spec.default_eventhub:
-                return
-            options = options_from_config(self._config)
-            logger = logging.getLogger(_TARGET_LOGGER)
-            delivery = Delivery(spec, options, self._emit_state, logger)
-            delivery.open_hub(spec.default_eventhub)
-        except Exception:
+            delivery.open_hub(str(self.spec.default_eventhub))
+        except Exception:  # the target connects again and reports it
+            delivery.close(timeout=1.0)
             return
-        self._spec, self._delivery = spec, delivery
+        with self._lock:
+            if not self._abandoned:
+                self._delivery = delivery
+                return
+        delivery.close(timeout=1.0)
 
     def adopt(
         self, spec: ConnectionSpec, options: DeliveryOptions, logger: logging.Logger
     ) -> Delivery | None:
         """The early delivery if it was made for `spec` and `options`; else None."""
-        self._thread.join()
-        delivery = self._delivery
-        if delivery is None:
+        if self.spec is None:
             return None
-        if spec != self._spec or options != delivery.options:
+        if spec != self.spec or options != self.options:
             logger.debug("Settings differ from the command line's: connecting again")
-            delivery.close(timeout=1.0)
+            with self._lock:  # not waiting for it: it may be stuck on a wrong address
+                self._abandoned = True
+                delivery, self._delivery = self._delivery, None
+            if delivery is not None:
+                delivery.close(timeout=1.0)
+            return None
+        self._thread.join()  # what connecting now would wait for anyway
+        if self._delivery is None:
             return None
         logger.debug("Sending over the connection opened while the target loaded")
-        delivery.logger = logger
-        return delivery
+        self._delivery.logger = logger
+        return self._delivery
 
 
 def _serve(conn: Connection, delivery: Delivery, send: Callable[[tuple[Any, ...]], None]) -> None:
