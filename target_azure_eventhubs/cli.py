@@ -8,6 +8,7 @@ The target validates the settings as always; see `sender_launch`.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ def early_config(args: list[str]) -> dict[str, Any] | None:
 
 def main() -> None:
     args = sys.argv[1:]
-    if not _NO_SENDING.intersection(args):
+    if os.name == "posix" and not _NO_SENDING.intersection(args):
         from target_azure_eventhubs.sender_launch import prestart  # noqa: PLC0415
 
         prestart(early_config(args))

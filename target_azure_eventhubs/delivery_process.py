@@ -31,7 +31,6 @@ import threading
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from itertools import islice
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -48,7 +47,8 @@ from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.1
 _OUTBOX_BYTES = 8 << 20
-_SUBMIT_EVENTS = 1000  # per message to the child
+_SUBMIT_EVENTS = 1000  # per message to the child, and at most
+_SUBMIT_BYTES = 1 << 20  # of event bodies
 _LOG_FORMAT = "%(asctime)s | %(levelname)-8s | %(name)-30s | %(message)s"
 _TARGET_LOGGER = "target-azure-eventhubs"
 
@@ -142,8 +142,15 @@ class DeliveryProcess:
         self.open_hub(hub)
         # Encoding happens in the child: the parent's core is the busier one. Messages of a
         # bounded size keep the child busy sooner and the parent's memory flat.
-        items = iter(items)
-        while chunk := [(k, out.body, out.properties) for k, out in islice(items, _SUBMIT_EVENTS)]:
+        chunk: list[tuple[str | None, bytes, dict[str, str]]] = []
+        size = 0
+        for key, out in items:
+            chunk.append((key, out.body, out.properties))
+            size += len(out.body)
+            if len(chunk) >= _SUBMIT_EVENTS or size >= _SUBMIT_BYTES:
+                self._post(("submit", hub, chunk))
+                chunk, size = [], 0
+        if chunk:
             self._post(("submit", hub, chunk))
 
     def checkpoint(self, state: dict[str, Any]) -> None:
@@ -281,7 +288,7 @@ class _Outbox:
             return True
 
     def _has_room(self, size: int) -> bool:
-        return self._bytes == 0 or self._bytes + size <= self._limit
+        return size == 0 or self._bytes == 0 or self._bytes + size <= self._limit
 
     def get(self) -> bytes | None:
         with self._cond:

@@ -274,7 +274,11 @@ class TargetAzureEventHubs(Target):
         )
         options = options_from_config(config)
         self.delivery: Delivery | DeliveryProcess
-        if config.get("sender_process", True):
+        use_process = config.get("sender_process", True)
+        if use_process and os.name != "posix":  # the child gets its socket via pass_fds
+            self.logger.info("sender_process needs a POSIX system: sending from this process")
+            use_process = False
+        if use_process:
             self.delivery = DeliveryProcess(
                 config, options, self._emit_state, self.logger, lambda: self._terminating
             )
