@@ -129,52 +129,30 @@ def _rotl(x: np.ndarray, k: int) -> np.ndarray:
     return (x << np.uint32(k)) | (x >> np.uint32(32 - k))
 
 
+# lookup3's rounds on (a, b, c) = abc[0..2], as (x, y, z, k). mix: x -= y; x ^= rot(y, k);
+# y += z. final: x ^= y; x -= rot(y, k) (z unused).
+_MIX = ((0, 2, 1, 4), (1, 0, 2, 6), (2, 1, 0, 8), (0, 2, 1, 16), (1, 0, 2, 19), (2, 1, 0, 4))
+_FINAL = ((2, 1, 14), (0, 2, 11), (1, 0, 25), (2, 1, 16), (0, 2, 4), (1, 0, 14), (2, 1, 24))
+
+
 def _hash_rows(words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """`hash_code` of each row of little-endian words (uint32 arithmetic wraps like & _MASK)."""
     import numpy as np  # noqa: PLC0415
 
-    a = lengths + np.uint32(0xDEADBEEF)
-    b = a.copy()
-    c = a.copy()
+    start = lengths + np.uint32(0xDEADBEEF)
+    abc = [start, start.copy(), start.copy()]
     last = words.shape[1] - 3
     for i in range(0, last, 3):
-        a += words[:, i]
-        b += words[:, i + 1]
-        c += words[:, i + 2]
-        a -= c
-        a ^= _rotl(c, 4)
-        c += b
-        b -= a
-        b ^= _rotl(a, 6)
-        a += c
-        c -= b
-        c ^= _rotl(b, 8)
-        b += a
-        a -= c
-        a ^= _rotl(c, 16)
-        c += b
-        b -= a
-        b ^= _rotl(a, 19)
-        a += c
-        c -= b
-        c ^= _rotl(b, 4)
-        b += a
-    a += words[:, last]
-    b += words[:, last + 1]
-    c += words[:, last + 2]
-    c ^= b
-    c -= _rotl(b, 14)
-    a ^= c
-    a -= _rotl(c, 11)
-    b ^= a
-    b -= _rotl(a, 25)
-    c ^= b
-    c -= _rotl(b, 16)
-    a ^= c
-    a -= _rotl(c, 4)
-    b ^= a
-    b -= _rotl(a, 14)
-    c ^= b
-    c -= _rotl(b, 24)
-    folded = ((c ^ b) & np.uint32(0xFFFF)).astype(np.int32)
+        for j in range(3):
+            abc[j] += words[:, i + j]
+        for x, y, z, k in _MIX:
+            abc[x] -= abc[y]
+            abc[x] ^= _rotl(abc[y], k)
+            abc[y] += abc[z]
+    for j in range(3):
+        abc[j] += words[:, last + j]
+    for x, y, k in _FINAL:
+        abc[x] ^= abc[y]
+        abc[x] -= _rotl(abc[y], k)
+    folded = ((abc[2] ^ abc[1]) & np.uint32(0xFFFF)).astype(np.int32)
     return np.where(folded >= 0x8000, folded - 0x10000, folded).astype(np.int64)
