@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from target_azure_eventhubs import runtime
+
 # Invocations that never send: no sender process for them.
 _NO_SENDING = frozenset({"--about", "--help", "--version"})
 # Ways of connecting that are set up early: the others build credential objects.
@@ -45,6 +47,7 @@ def early_config(args: list[str]) -> dict[str, Any] | None:
 
 
 def main() -> None:
+    runtime.mark_start()
     args = sys.argv[1:]
     if os.name == "posix" and not _NO_SENDING.intersection(args):
         from target_azure_eventhubs.sender_launch import prestart  # noqa: PLC0415

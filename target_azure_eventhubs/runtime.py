@@ -3,6 +3,21 @@
 from __future__ import annotations
 
 import gc
+import time
+
+_started: float | None = None
+
+
+def mark_start() -> None:
+    """Note when the command started (monotonic clock), before its slow imports."""
+    global _started  # noqa: PLW0603  (one start per process)
+    if _started is None:
+        _started = time.monotonic()
+
+
+def started() -> float | None:
+    """When the command started, if `mark_start` was called."""
+    return _started
 
 
 def tune_garbage_collector() -> None:

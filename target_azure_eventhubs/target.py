@@ -20,6 +20,7 @@ from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchem
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.target_base import Target
 
+from target_azure_eventhubs import runtime
 from target_azure_eventhubs.connection import connection_from_config
 from target_azure_eventhubs.conversion import (
     DEFAULT_ATTRIBUTE_FIELDS,
@@ -292,6 +293,7 @@ class TargetAzureEventHubs(Target):
         self._terminating = False
         self._pending_states: list[tuple[int, dict]] = []  # read, not yet given to delivery
         self._oldest_pending: float | None = None  # when the oldest unsent record was read
+        self._first_record_clock = runtime.started()  # see _pending_since
         self._order = itertools.count()
         self._outgoing: list[Drained] = []
         self._ready_hubs: set[str] = set()  # hubs whose limits delivery knows
@@ -382,9 +384,19 @@ class TargetAzureEventHubs(Target):
             )
             return
         if self._oldest_pending is None:
-            self._oldest_pending = time.monotonic()
+            self._oldest_pending = self._pending_since()
         if sink.is_full:
             self.drain_all()  # all sinks, so events of all streams leave in input order
+
+    def _pending_since(self) -> float:
+        """When the oldest unsent record arrived: now, or for the first records, as early as
+        the command started (input may have waited on stdin while it loaded), but leaving
+        them at least half of max_latency_ms to be grouped."""
+        now = time.monotonic()
+        if self._first_record_clock is None:
+            return now
+        start, self._first_record_clock = self._first_record_clock, None
+        return min(now, max(start, now - self.max_latency / 2))
 
     def _assert_line_requires(self, message_dict: dict, requires: set[str]) -> None:
         if missing := requires - message_dict.keys():
