@@ -53,7 +53,8 @@ def prestart(early_config: Mapping[str, Any] | None) -> None:
         return
     _prestarted = start_child()
     if early_config is not None:
-        _prestarted[1].send(("preconnect", dict(early_config)))
+        with contextlib.suppress(OSError):  # a child gone already is replaced by take()
+            _prestarted[1].send(("preconnect", dict(early_config)))
 
 
 def take() -> Child:
