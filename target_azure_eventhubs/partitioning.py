@@ -23,6 +23,11 @@ __all__ = ["hash_code", "partition_for_key", "partitions_for_keys"]
 
 _MASK = 0xFFFFFFFF
 
+# lookup3's rounds on (a, b, c) = abc[0..2], as (x, y, z, k). mix: x -= y; x ^= rot(y, k);
+# y += z. final: x ^= y; x -= rot(y, k) (z unused).
+_MIX = ((0, 2, 1, 4), (1, 0, 2, 6), (2, 1, 0, 8), (0, 2, 1, 16), (1, 0, 2, 19), (2, 1, 0, 4))
+_FINAL = ((2, 1, 14), (0, 2, 11), (1, 0, 25), (2, 1, 16), (0, 2, 4), (1, 0, 14), (2, 1, 24))
+
 
 def _words(key: str) -> tuple[int, ...]:
     """The key as little-endian 32-bit words, zero-padded to whole 12-byte blocks."""
@@ -41,47 +46,28 @@ def _words(key: str) -> tuple[int, ...]:
 
 
 def hash_code(key: str) -> int:
-    """The SDK's ``generate_hash_code``: a signed 16-bit hash of the key (0 for "").
-
-    lookup3's mix and final rounds are written out inline: in Python every call and tuple
-    costs more than the arithmetic, and the sender process hashes every event's key.
-    """
+    """The SDK's ``generate_hash_code``: a signed 16-bit hash of the key (0 for "")."""
     if not key:
         return 0
-    m = _MASK
-    a = b = c = (0xDEADBEEF + len(key)) & m
+    abc = [(0xDEADBEEF + len(key)) & _MASK] * 3
     words = _words(key)
     last = len(words) - 3
     for i in range(0, last, 3):
-        a = (a + words[i]) & m
-        b = (b + words[i + 1]) & m
-        c = (c + words[i + 2]) & m
-        # mix(a, b, c)
-        a = ((a - c) & m) ^ (((c << 4) | (c >> 28)) & m)
-        c = (c + b) & m
-        b = ((b - a) & m) ^ (((a << 6) | (a >> 26)) & m)
-        a = (a + c) & m
-        c = ((c - b) & m) ^ (((b << 8) | (b >> 24)) & m)
-        b = (b + a) & m
-        a = ((a - c) & m) ^ (((c << 16) | (c >> 16)) & m)
-        c = (c + b) & m
-        b = ((b - a) & m) ^ (((a << 19) | (a >> 13)) & m)
-        a = (a + c) & m
-        c = ((c - b) & m) ^ (((b << 4) | (b >> 28)) & m)
-        b = (b + a) & m
-    a = (a + words[last]) & m
-    b = (b + words[last + 1]) & m
-    c = (c + words[last + 2]) & m
-    # final(a, b, c); a is not needed after its last use
-    c = ((c ^ b) - (((b << 14) | (b >> 18)) & m)) & m
-    a = ((a ^ c) - (((c << 11) | (c >> 21)) & m)) & m
-    b = ((b ^ a) - (((a << 25) | (a >> 7)) & m)) & m
-    c = ((c ^ b) - (((b << 16) | (b >> 16)) & m)) & m
-    a = ((a ^ c) - (((c << 4) | (c >> 28)) & m)) & m
-    b = ((b ^ a) - (((a << 14) | (a >> 18)) & m)) & m
-    c = ((c ^ b) - (((b << 24) | (b >> 8)) & m)) & m
-    folded = (c ^ b) & 0xFFFF
+        for j in range(3):
+            abc[j] = (abc[j] + words[i + j]) & _MASK
+        for x, y, z, k in _MIX:
+            abc[x] = ((abc[x] - abc[y]) & _MASK) ^ _rot(abc[y], k)
+            abc[y] = (abc[y] + abc[z]) & _MASK
+    for j in range(3):
+        abc[j] = (abc[j] + words[last + j]) & _MASK
+    for x, y, k in _FINAL:
+        abc[x] = ((abc[x] ^ abc[y]) - _rot(abc[y], k)) & _MASK
+    folded = (abc[2] ^ abc[1]) & 0xFFFF
     return folded - 0x10000 if folded >= 0x8000 else folded
+
+
+def _rot(x: int, k: int) -> int:
+    return ((x << k) | (x >> (32 - k))) & _MASK
 
 
 def partition_for_key(key: str, partition_count: int) -> int:
@@ -127,12 +113,6 @@ def _rotl(x: np.ndarray, k: int) -> np.ndarray:
     import numpy as np  # noqa: PLC0415
 
     return (x << np.uint32(k)) | (x >> np.uint32(32 - k))
-
-
-# lookup3's rounds on (a, b, c) = abc[0..2], as (x, y, z, k). mix: x -= y; x ^= rot(y, k);
-# y += z. final: x ^= y; x -= rot(y, k) (z unused).
-_MIX = ((0, 2, 1, 4), (1, 0, 2, 6), (2, 1, 0, 8), (0, 2, 1, 16), (1, 0, 2, 19), (2, 1, 0, 4))
-_FINAL = ((2, 1, 14), (0, 2, 11), (1, 0, 25), (2, 1, 16), (0, 2, 4), (1, 0, 14), (2, 1, 24))
 
 
 def _hash_rows(words: np.ndarray, lengths: np.ndarray) -> np.ndarray:
