@@ -85,7 +85,7 @@ def encode_message(body: bytes, properties: Mapping[str, str]) -> bytes:
     does not vary (the properties list around a 32-character id, property names)
     encoded once: the sender process encodes every event.
     """
-    message_id = hashlib.sha256(body).hexdigest()[:MESSAGE_ID_CHARS].encode("ascii")
+    message_id = message_id_for(body).encode("ascii")
     parts = [_PROPERTIES_HEAD, message_id, _PROPERTIES_TAIL]
     if properties:
         pairs = b"".join([_name(k) + _string(v) for k, v in properties.items()])
