@@ -45,6 +45,18 @@ def membership_schema() -> dict[str, object]:
     return schema(STREAM, MEMBERSHIP_PROPERTIES, ["profile_id"])
 
 
+def rounds_of_memberships(profiles: list[str], rounds: int) -> list:
+    """A schema, then per round one row for every profile (segment and attribute `seq` =
+    the round) followed by a STATE naming the round."""
+    messages: list = [membership_schema()]
+    for seq in range(rounds):
+        for profile in profiles:
+            messages.append(record(STREAM, {"profile_id": profile, "email": f"{profile}@example.com",
+                                            "segment_id": f"seg-{seq}", "status": "realized", "seq": seq}))
+        messages.append(state({"bookmarks": {STREAM: {"round": seq}}}))
+    return messages
+
+
 def bodies(events: list) -> list[dict]:
     return [json.loads(e.body) for e in events]
 
@@ -95,12 +107,7 @@ def test_records_become_the_expected_events(local_hub: LocalHub, tmp_path: Path)
 
 def test_each_profile_stays_on_one_partition_in_input_order(local_hub: LocalHub, tmp_path: Path) -> None:
     profiles = [f"profile-{n}" for n in range(40)]
-    messages: list = [membership_schema()]
-    for seq in range(5):
-        for profile in profiles:
-            messages.append(record(STREAM, {"profile_id": profile, "email": f"{profile}@example.com",
-                                            "segment_id": f"seg-{seq}", "status": "realized", "seq": seq}))
-        messages.append(state({"bookmarks": {STREAM: {"round": seq}}}))
+    messages = rounds_of_memberships(profiles, 5)
     config = base_config(local_hub, group_by_profile=False, include_unmapped_attributes=True)
     result = run_target(tmp_path, config, messages)
     assert result.returncode == 0, result.stderr
@@ -348,12 +355,7 @@ def test_events_drained_while_connecting_are_sent_in_order_with_their_states(
     # started by the target here, not ahead of it by the command), so events are held,
     # then sent, in order.
     profiles = [f"profile-{n}" for n in range(60)]
-    messages: list = [membership_schema()]
-    for seq in range(40):
-        for profile in profiles:
-            messages.append(record(STREAM, {"profile_id": profile, "email": f"{profile}@example.com",
-                                            "segment_id": f"seg-{seq}", "status": "realized", "seq": seq}))
-        messages.append(state({"bookmarks": {STREAM: {"round": seq}}}))
+    messages = rounds_of_memberships(profiles, 40)
     config = base_config(local_hub, batch_size_rows=50, max_latency_ms=10000,
                          include_unmapped_attributes=True)
     result = run_target(tmp_path, config, messages, env={"LOGLEVEL": "DEBUG"},
