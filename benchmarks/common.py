@@ -11,13 +11,14 @@ import random
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
+
+from target_azure_eventhubs.testing import ReadEvent, partition_ends, profiles, read_ranges
 
 STREAM = "profiles"
 HUB = "profiles"
@@ -70,69 +71,6 @@ CONTENT_CONFIG: dict[str, Any] = {
     },
 }
 
-_FIRST = [
-    "Jane",
-    "John",
-    "Amelia",
-    "Oliver",
-    "Sofia",
-    "Liam",
-    "Chloe",
-    "Noah",
-    "Emma",
-    "Lucas",
-    "Mia",
-    "Ethan",
-    "Zoe",
-    "Mateo",
-    "Hannah",
-    "Arjun",
-    "Yuki",
-    "Fatima",
-    "Lars",
-    "Ines",
-]
-_LAST = [
-    "Doe",
-    "Smith",
-    "Garcia",
-    "Mueller",
-    "Rossi",
-    "Kowalski",
-    "Nakamura",
-    "Okafor",
-    "Dubois",
-    "Johansson",
-    "Patel",
-    "Silva",
-    "OBrien",
-    "Nguyen",
-    "Haddad",
-    "Schmidt",
-]
-_CITIES = [
-    ("Amsterdam", "NL"),
-    ("Berlin", "DE"),
-    ("Lisbon", "PT"),
-    ("Dublin", "IE"),
-    ("Warsaw", "PL"),
-    ("Osaka", "JP"),
-    ("Lagos", "NG"),
-    ("Austin", "US"),
-]
-_DOMAINS = ["example.com", "example.org", "example.net", "mail.example.com", "shop.example"]
-_TIERS = ["bronze", "silver", "gold", "platinum"]
-_CHANNELS = ["email", "sms", "push", "none"]
-_STATUSES = ["realized", "existing", "existing", "exited", "qualified"]
-_SEGMENT_NAMES = [
-    "High-value customers",
-    "Cart abandoners (7 days)",
-    "Newsletter subscribers",
-    "Lapsed buyers (90 days)",
-    "Loyalty gold tier",
-    "Mobile app users",
-]
-
 
 def profile_id(index: int) -> str:
     return f"cust-{index:08d}"
@@ -140,28 +78,7 @@ def profile_id(index: int) -> str:
 
 def make_record(index: int, rng: random.Random) -> dict[str, Any]:
     """One membership row of one profile (one row per profile, so one event per record)."""
-    first, last = rng.choice(_FIRST), rng.choice(_LAST)
-    city, country = rng.choice(_CITIES)
-    segment = rng.randrange(len(_SEGMENT_NAMES))
-    return {
-        "profile_id": profile_id(index),
-        "email": f"{first}.{last}{index}@{rng.choice(_DOMAINS)}",
-        "phone": f"+44 7700 {rng.randrange(1_000_000):06d}",
-        "first_name": first,
-        "last_name": last,
-        "birth_date": f"{rng.randrange(1950, 2005)}-{rng.randrange(1, 13):02d}-"
-        f"{rng.randrange(1, 29):02d}",
-        "city": city,
-        "country": country,
-        "loyalty_tier": rng.choice(_TIERS),
-        "preferred_channel": rng.choice(_CHANNELS),
-        "segment_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-        "status": rng.choice(_STATUSES),
-        "last_qualification_time": f"2024-{rng.randrange(1, 13):02d}-"
-        f"{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:{rng.randrange(60):02d}:"
-        f"{rng.randrange(60):02d}Z",
-        "segment_name": _SEGMENT_NAMES[segment],
-    }
+    return profiles.wide_row(index, rng, profile_id(index))
 
 
 def singer_lines(records: int, seed: int = 20240517) -> Iterator[tuple[int | None, bytes]]:
@@ -231,139 +148,17 @@ class HubContents:
 
 
 def hub_contents(connection_string: str) -> HubContents:
-    """Events per partition from `get_partition_properties` (official SDK), no read-back.
-
-    One client per partition, in parallel: each SDK management call costs ~0.5 s locally.
-    """
-    from azure.eventhub import EventHubConsumerClient
-
-    def client() -> Any:
-        return EventHubConsumerClient.from_connection_string(
-            connection_string, consumer_group="$Default", eventhub_name=HUB
-        )
-
-    with client() as first:
-        partition_ids = first.get_partition_ids()
-    props: dict[str, dict[str, Any]] = {}
-    errors: list[BaseException] = []
-
-    def run(pid: str) -> None:
-        try:
-            with client() as c:
-                props[pid] = c.get_partition_properties(pid)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(pid,)) for pid in partition_ids]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    counts: dict[str, int] = {}
-    last: int | None = None
-    for pid in partition_ids:
-        p = props[pid]
-        if p["is_empty"]:
-            counts[pid] = 0
-            continue
-        counts[pid] = int(p["last_enqueued_sequence_number"]) + 1
-        when = p.get("last_enqueued_time_utc")
-        if when is not None:
-            ms = int(when.timestamp() * 1000)
-            last = ms if last is None else max(last, ms)
-    return HubContents(counts, last)
-
-
-@dataclass
-class ReadBack:
-    partition_id: str
-    body: bytes
-    message_id: str | None
-    enqueued_ms: int
-    sequence_number: int
-
-
-def read_partition(
-    connection_string: str,
-    partition_id: str,
-    limit: int,
-    timeout: float = 120.0,
-    on_event: Callable[[ReadBack], None] | None = None,
-) -> list[ReadBack]:
-    """The first `limit` events of one partition, read with `EventHubConsumerClient`."""
-    from azure.eventhub import EventHubConsumerClient
-
-    got: list[ReadBack] = []
-    done = threading.Event()
-    client = EventHubConsumerClient.from_connection_string(
-        connection_string, consumer_group="$Default", eventhub_name=HUB
-    )
-
-    def on_batch(_context: Any, events: list[Any]) -> None:
-        for event in events:
-            if len(got) >= limit:
-                break
-            body = event.body
-            body = body if isinstance(body, bytes) else b"".join(body)
-            mid = event.message_id
-            item = ReadBack(
-                partition_id,
-                body,
-                mid.decode() if isinstance(mid, bytes) else (None if mid is None else str(mid)),
-                int(event.enqueued_time.timestamp() * 1000),
-                event.sequence_number,
-            )
-            got.append(item)
-            if on_event is not None:
-                on_event(item)
-        if len(got) >= limit:
-            done.set()
-
-    if limit <= 0:
-        return got
-    worker = threading.Thread(
-        target=client.receive_batch,
-        kwargs={
-            "on_event_batch": on_batch,
-            "partition_id": partition_id,
-            "starting_position": "-1",
-            "max_batch_size": 1000,
-            "max_wait_time": 0.5,
-        },
-        daemon=True,
-    )
-    worker.start()
-    done.wait(timeout)
-    client.close()
-    worker.join(10)
-    if len(got) < limit:
-        raise TimeoutError(f"partition {partition_id}: read {len(got)} of {limit} events")
-    return got
+    """Events per partition from `get_partition_properties` (official SDK), no read-back."""
+    ends = partition_ends(connection_string, HUB)
+    times = [end.last_enqueued_ms for end in ends.values() if end.last_enqueued_ms is not None]
+    return HubContents({pid: end.count for pid, end in ends.items()}, max(times, default=None))
 
 
 def read_events(
-    connection_string: str, per_partition: dict[str, int], timeout: float = 300.0
-) -> list[ReadBack]:
-    """Read the first per_partition[pid] events of each partition, partitions in parallel."""
-    results: dict[str, list[ReadBack]] = {}
-    errors: list[BaseException] = []
-
-    def run(pid: str, limit: int) -> None:
-        try:
-            results[pid] = read_partition(connection_string, pid, limit, timeout)
-        except BaseException as exc:  # reported below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=item) for item in per_partition.items()]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return [e for pid in sorted(results) for e in results[pid]]
+    connection_string: str, ranges: dict[str, tuple[int, int]], timeout: float = 300.0
+) -> list[ReadEvent]:
+    """Events `first`..`last` (sequence numbers) of each partition, partitions in parallel."""
+    return read_ranges(connection_string, HUB, ranges, timeout=timeout)
 
 
 # ------------------------------------------------------------------------ child processes

@@ -85,7 +85,7 @@ def write_config(path: Path, connection_string: str, extra: dict[str, Any] | Non
 
 def expected_bodies(input_path: Path, indices: set[int] | None = None) -> dict[int, bytes]:
     """Record index -> the event body the product's conversion makes of that record."""
-    from target_azure_eventhubs.conversion import (
+    from target_azure_eventhubs.events import (
         ConversionSettings,
         build_event,
         convert_record,
@@ -174,7 +174,7 @@ def verify_hub(
         problems.append(f"hub counter says {hub_counter}, partition properties {contents.total}")
     expected_split = None
     if per_profile:
-        from target_azure_eventhubs.partitioning import partition_for_key
+        from target_azure_eventhubs.delivery.partitioning import partition_for_key
 
         split = [0] * common.PARTITIONS
         for i in range(records):
@@ -189,15 +189,17 @@ def verify_hub(
     # Read back (official consumer): all events, or the head and tail of each partition.
     started = time.perf_counter()
     if mode == "full":
-        events = common.read_events(conn, contents.per_partition)
+        events = common.read_events(
+            conn, {p: (0, n - 1) for p, n in contents.per_partition.items()}
+        )
     else:
         heads = {p: min(n, sample_per_partition) for p, n in contents.per_partition.items()}
-        events = common.read_events(conn, heads)
+        events = common.read_events(conn, {p: (0, n - 1) for p, n in heads.items()})
         tails = {
-            p: (n, max(heads[p], n - sample_per_partition))
+            p: (max(heads[p], n - sample_per_partition), n - 1)
             for p, n in contents.per_partition.items()
         }
-        events += _read_tails(conn, tails)
+        events += common.read_events(conn, tails)
     read_seconds = time.perf_counter() - started
     seen_ids: set[str] = set()
     seen_profiles: dict[int, str] = {}
@@ -215,7 +217,7 @@ def verify_hub(
         if not 0 <= index < records:
             problems.append(f"event {key} is for unknown profile {index}")
         elif per_profile:
-            from target_azure_eventhubs.partitioning import partition_for_key
+            from target_azure_eventhubs.delivery.partitioning import partition_for_key
 
             want = str(partition_for_key(common.profile_id(index), common.PARTITIONS))
             if want != event.partition_id:
@@ -246,71 +248,6 @@ def verify_hub(
         "read_back_seconds": round(read_seconds, 2),
         "last_enqueued_ms": contents.last_enqueued_ms,
     }
-
-
-def _read_tails(conn: str, tails: dict[str, tuple[int, int]]) -> list[common.ReadBack]:
-    """Events [start, count) of each partition (the tail), read from a sequence number."""
-    import threading
-
-    from azure.eventhub import EventHubConsumerClient
-
-    out: list[common.ReadBack] = []
-    lock = threading.Lock()
-
-    def run(pid: str, count: int, start: int) -> None:
-        want = count - start
-        if want <= 0:
-            return
-        got: list[common.ReadBack] = []
-        done = threading.Event()
-        client = EventHubConsumerClient.from_connection_string(
-            conn, consumer_group="$Default", eventhub_name=common.HUB
-        )
-
-        def on_batch(_ctx: Any, events: list[Any]) -> None:
-            for e in events:
-                body = e.body if isinstance(e.body, bytes) else b"".join(e.body)
-                mid = e.message_id
-                got.append(
-                    common.ReadBack(
-                        pid,
-                        body,
-                        mid.decode() if isinstance(mid, bytes) else mid,
-                        int(e.enqueued_time.timestamp() * 1000),
-                        e.sequence_number,
-                    )
-                )
-            if len(got) >= want:
-                done.set()
-
-        worker = threading.Thread(
-            target=client.receive_batch,
-            kwargs={
-                "on_event_batch": on_batch,
-                "partition_id": pid,
-                "starting_position": start,
-                "starting_position_inclusive": True,
-                "max_batch_size": 1000,
-                "max_wait_time": 0.5,
-            },
-            daemon=True,
-        )
-        worker.start()
-        done.wait(120)
-        client.close()
-        worker.join(10)
-        with lock:
-            out.extend(got[:want])
-
-    threads = [threading.Thread(target=run, args=(p, c, s)) for p, (c, s) in tails.items()]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return out
-
-
-# ---------------------------------------------------------------------------------- cases
 
 
 def run_sdk_send(work: Path, input_path: Path, records: int) -> dict[str, Any]:
@@ -511,7 +448,9 @@ def run_latency(work: Path, seconds: float, rate: float, warmup: float) -> dict[
             feed=feed,
         )
         contents = common.hub_contents(hub.connection_string())
-        events = common.read_events(hub.connection_string(), contents.per_partition)
+        events = common.read_events(
+            hub.connection_string(), {p: (0, n - 1) for p, n in contents.per_partition.items()}
+        )
     finally:
         common.stop_hub(hub)
     problems = []

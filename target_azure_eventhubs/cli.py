@@ -2,7 +2,7 @@
 
 Before importing the target (~0.5 s, mostly singer-sdk) it starts the sender process with
 the settings of the `--config` files, so connecting to Event Hubs overlaps with loading.
-The target validates the settings as always; see `sender_launch`.
+The target validates the settings as always; see `launcher`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def main() -> None:
     runtime.mark_start()
     args = sys.argv[1:]
     if os.name == "posix" and not _NO_SENDING.intersection(args):
-        from target_azure_eventhubs.sender_launch import prestart  # noqa: PLC0415
+        from target_azure_eventhubs.delivery.launcher import prestart  # noqa: PLC0415
 
         prestart(early_config(args))
     from target_azure_eventhubs.target import TargetAzureEventHubs  # noqa: PLC0415

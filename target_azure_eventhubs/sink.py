@@ -15,7 +15,9 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_azure_eventhubs.conversion import (
+from target_azure_eventhubs.delivery.encoding import Outbound, message_size
+from target_azure_eventhubs.errors import InvalidRecordFailure
+from target_azure_eventhubs.events import (
     ConversionSettings,
     InvalidRecordError,
     ProfileEvent,
@@ -24,12 +26,11 @@ from target_azure_eventhubs.conversion import (
     encode_event,
     is_hashed_namespace,
 )
-from target_azure_eventhubs.delivery import Outbound
-from target_azure_eventhubs.encoding import message_size
-from target_azure_eventhubs.errors import InvalidRecordFailure
+from target_azure_eventhubs.invalid_records import InvalidRecords
+from target_azure_eventhubs.settings import TargetSettings
 
 if t.TYPE_CHECKING:
-    from target_azure_eventhubs.target import TargetAzureEventHubs
+    from singer_sdk.target_base import Target
 
 
 class FastValidator(BaseJSONSchemaValidator):
@@ -79,6 +80,18 @@ class Drained(t.NamedTuple):
     key: str
 
 
+@dataclass(frozen=True)
+class SinkServices:
+    """What a sink needs from the target, handed to it when it is built."""
+
+    settings: TargetSettings
+    open_hub: t.Callable[[str], None]  # delivery: connect to a hub before its first events
+    next_order: t.Callable[[], int]  # the input position of the record being accepted
+    enqueue: t.Callable[[list[Drained]], None]  # drained events, sent in input order
+    invalid: InvalidRecords  # `on_invalid_record`
+    current_line: t.Callable[[], int]
+
+
 class EventHubSink(BatchSink):
     """One stream's records on their way to one event hub."""
 
@@ -86,20 +99,22 @@ class EventHubSink(BatchSink):
 
     def __init__(
         self,
-        target: TargetAzureEventHubs,
+        target: Target,
         stream_name: str,
         schema: dict,
         key_properties: t.Sequence[str] | None,
+        services: SinkServices,
     ) -> None:
-        self._target = target
+        self.services = services
         super().__init__(target, stream_name, schema, key_properties)
-        self.eventhub = target.eventhub_for(stream_name)
-        self.settings: ConversionSettings = target.conversion_settings
-        configured = self.config.get("partition_key_field")
-        self.partition_key_field: str | None = configured or (
+        settings = services.settings
+        self.eventhub = settings.eventhub_for(stream_name)
+        self.settings: ConversionSettings = settings.conversion
+        self.partition_key_field: str | None = settings.partition_key_field or (
             self.key_properties[0] if self.key_properties else None
         )
-        self.group_by_profile = bool(self.config.get("group_by_profile", True))
+        self.group_by_profile = settings.group_by_profile
+        self.round_robin = settings.round_robin
         self._pending: dict[str, _Pending] = {}
         self._ungrouped: list[_Keyed] = []
 
@@ -115,7 +130,7 @@ class EventHubSink(BatchSink):
     def setup(self) -> None:
         # Connect when the first stream for this hub appears. The sender process connects
         # while records are read; a wrong key fails, at the latest, at the first drain.
-        self._target.delivery.open_hub(self.eventhub)
+        self.services.open_hub(self.eventhub)
 
     # One record -------------------------------------------------------------------------
 
@@ -131,7 +146,7 @@ class EventHubSink(BatchSink):
         except InvalidRecordError as exc:
             raise RecordRejected(exc.reason, self.record_label(record)) from None
         key = self._partition_key(record, profile)
-        order = self._target.next_order()
+        order = self.services.next_order()
         if not self.group_by_profile:
             self._ungrouped.append((key, _Pending(profile, line, order)))
         elif (held := self._pending.get(key)) is not None:
@@ -170,7 +185,7 @@ class EventHubSink(BatchSink):
     def process_record(self, record: dict, context: dict) -> None:
         # The target calls `accept` instead, which can reject a record without raising
         # through the SDK; this keeps the SDK's own entry point working the same way.
-        self.accept(record, self._target.current_line)
+        self.accept(record, self.services.current_line())
 
     # One batch --------------------------------------------------------------------------
 
@@ -180,18 +195,17 @@ class EventHubSink(BatchSink):
         self._pending, self._ungrouped = {}, []
         ready: list[Drained] = []
         rejected: list[tuple[str, int, str]] = []
-        round_robin = self._target.round_robin
         for key, held in items:
             try:
                 out = self._outbound(held.profile)
             except TypeError as exc:  # orjson: nesting beyond its limit, and the like
                 rejected.append((key, held.line, f"its event cannot be encoded as JSON: {exc}"))
                 continue
-            partition_key = None if round_robin else key
+            partition_key = None if self.round_robin else key
             ready.append(
                 Drained(held.order, self.eventhub, partition_key, out, self, held.line, key)
             )
-        self._target.enqueue(ready)
+        self.services.enqueue(ready)
         for key, line, reason in rejected:
             self._reject(key, line, reason)
 
@@ -206,7 +220,7 @@ class EventHubSink(BatchSink):
 
     def _reject(self, key: str, line: int, reason: str) -> None:
         try:
-            self._target.invalid.handle(
+            self.services.invalid.handle(
                 stream=self.stream_name, line=line, key=self._key_label(key), reason=reason
             )
         except InvalidRecordFailure as failure:

@@ -1,9 +1,11 @@
-"""target-azure-eventhubs: the Singer target and its settings."""
+"""The Singer target: reads the input, drains sinks in input order, releases STATE only
+after Event Hubs accepted what it covers, and owns shutdown on signals and errors."""
 
 from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import itertools
 import logging
 import operator
@@ -15,32 +17,26 @@ import typing as t
 from types import FrameType
 
 import orjson
-from singer_sdk import typing as th
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.mapper import SameRecordTransform
+from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_azure_eventhubs import runtime
-from target_azure_eventhubs.connection import connection_from_config
-from target_azure_eventhubs.conversion import (
-    DEFAULT_ATTRIBUTE_FIELDS,
-    DEFAULT_IDENTITY_FIELDS,
-    ConversionSettings,
-)
-from target_azure_eventhubs.delivery import Delivery, event_fits, options_from_config
-from target_azure_eventhubs.delivery_process import DeliveryProcess
+from target_azure_eventhubs.delivery.encoding import event_fits
+from target_azure_eventhubs.delivery.process import DeliveryProcess
+from target_azure_eventhubs.delivery.sender import Delivery
 from target_azure_eventhubs.errors import (
-    ConfigurationError,
     InputError,
     InvalidRecordFailure,
     TargetError,
 )
-from target_azure_eventhubs.invalid_records import POLICIES, InvalidRecords
+from target_azure_eventhubs.invalid_records import InvalidRecords
 from target_azure_eventhubs.reader import InvalidLine, TickingReader
 from target_azure_eventhubs.runtime import tune_garbage_collector
-from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected
+from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
+from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected, SinkServices
 
-_STRING_MAP = th.ObjectType(additional_properties=th.StringType())
 _MAX_DEFERRED_EVENTS = 20_000  # see _defer_sending
 _first = operator.itemgetter(0)
 _second = operator.itemgetter(1)
@@ -53,209 +49,12 @@ class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
 class MissingKeyProperties(InputError, MissingKeyPropertiesError):
     """A record lacks a key property its SCHEMA declared (a broken tap)."""
 
-CONNECTION_SETTINGS = th.PropertiesList(
-    th.Property(
-        "namespace",
-        th.StringType(),
-        description="Event Hubs namespace: a name like `contoso` or a host like "
-        "`contoso.servicebus.windows.net`. Used with the SAS key or Entra ID.",
-    ),
-    th.Property(
-        "eventhub_name",
-        th.StringType(),
-        description="The event hub to send to (optional when the connection string has "
-        "`EntityPath`).",
-    ),
-    th.Property("sas_key_name", th.StringType(), description="Shared access policy name."),
-    th.Property(
-        "sas_key", th.StringType(), secret=True, description="Shared access key of the policy."
-    ),
-    th.Property(
-        "connection_string",
-        th.StringType(),
-        secret=True,
-        description="A connection string instead of namespace + SAS key. "
-        "`UseDevelopmentEmulator=true` is accepted only for a loopback host.",
-    ),
-    th.Property(
-        "use_entra_id",
-        th.BooleanType(),
-        default=False,
-        description="Authenticate with Microsoft Entra ID (`DefaultAzureCredential`, or a "
-        "service principal when tenant_id, client_id and client_secret are set).",
-    ),
-    th.Property("tenant_id", th.StringType(), description="Entra ID tenant of the principal."),
-    th.Property("client_id", th.StringType(), description="Entra ID application (client) id."),
-    th.Property(
-        "client_secret", th.StringType(), secret=True, description="Entra ID client secret."
-    ),
-    th.Property(
-        "transport_type",
-        th.StringType(allowed_values=["amqp", "amqp_websockets"]),
-        default="amqp",
-        description="`amqp` (port 5671) or `amqp_websockets` (port 443, for firewalls).",
-    ),
-    th.Property(
-        "custom_endpoint_address",
-        th.StringType(),
-        description="Reach the service through this address (a proxy or private endpoint), "
-        "e.g. `sb://gateway.example.com:443`.",
-    ),
-    th.Property(
-        "connection_verify",
-        th.StringType(),
-        description="Path to a CA bundle used to verify the service's TLS certificate.",
-    ),
-    th.Property("name", th.StringType(), description="A label for this connection (logged)."),
-    th.Property(
-        "description", th.StringType(), description="A description of this connection (logged)."
-    ),
-)
-
-CONTENT_SETTINGS = th.PropertiesList(
-    th.Property(
-        "identity_fields",
-        _STRING_MAP,
-        default=dict(DEFAULT_IDENTITY_FIELDS),
-        description="Record field -> identity namespace. Namespaces ending in `_sha256` "
-        "are normalised and hashed.",
-    ),
-    th.Property(
-        "attribute_fields",
-        _STRING_MAP,
-        default=dict(DEFAULT_ATTRIBUTE_FIELDS),
-        description="Record field -> dotted path of the profile attribute in the event.",
-    ),
-    th.Property(
-        "include_unmapped_attributes",
-        th.BooleanType(),
-        default=False,
-        description="Also send fields not in attribute_fields, under `attributes.<field>`.",
-    ),
-    th.Property("segment_id_field", th.StringType(), default="segment_id",
-                description="Field with the segment id (membership rows)."),
-    th.Property("segment_status_field", th.StringType(), default="status",
-                description="Field with the membership status (membership rows)."),
-    th.Property("segment_time_field", th.StringType(), default="last_qualification_time",
-                description="Field with the last qualification time (membership rows)."),
-    th.Property("segment_name_field", th.StringType(), default="segment_name",
-                description="Field with the segment name (membership rows)."),
-    th.Property("segments_field", th.StringType(), default="segments",
-                description="Field holding a list or map of memberships."),
-    th.Property("segment_namespace", th.StringType(), default="ups",
-                description="Key under `segmentMembership` (the segments' namespace)."),
-    th.Property("include_segment_names", th.BooleanType(), default=False,
-                description="Add each segment's `name`."),
-    th.Property(
-        "include_segment_timestamps",
-        th.BooleanType(),
-        default=False,
-        description="Add `createdAt`, `updatedAt`, `mappingCreatedAt`, `mappingUpdatedAt` "
-        "from segment_catalog.",
-    ),
-    th.Property(
-        "segment_catalog",
-        th.ObjectType(additional_properties=th.ObjectType()),
-        description="Segment id -> {name, createdAt, updatedAt, mappingCreatedAt, "
-        "mappingUpdatedAt} (epoch ms or ISO times).",
-    ),
-    th.Property(
-        "group_by_profile",
-        th.BooleanType(),
-        default=True,
-        description="Merge the rows of one profile that arrive together into one event.",
-    ),
-    th.Property(
-        "stream_eventhubs",
-        _STRING_MAP,
-        description="Stream name -> event hub name, to route streams to different hubs.",
-    ),
-)
-
-DELIVERY_SETTINGS = th.PropertiesList(
-    th.Property(
-        "partition_key_field",
-        th.StringType(),
-        description="Record field that keys a profile's partition. Default: the stream's "
-        "first key property, else the profile's first identity.",
-    ),
-    th.Property(
-        "partitioning",
-        th.StringType(allowed_values=["per_profile", "round_robin"]),
-        default="per_profile",
-        description="`per_profile` keeps each profile's events in order on one partition; "
-        "`round_robin` spreads events over all partitions.",
-    ),
-    th.Property(
-        "max_batch_size_bytes",
-        th.IntegerType(),
-        description="Cap batches below the hub's maximum message size.",
-    ),
-    th.Property(
-        "max_latency_ms",
-        th.IntegerType(),
-        default=1000,
-        description="No record waits longer than this before its send starts.",
-    ),
-    th.Property("max_retries", th.IntegerType(), default=8,
-                description="Retries of one batch before the run fails."),
-    th.Property("retry_backoff_seconds", th.NumberType(), default=1.0,
-                description="First retry delay; doubles per retry, with jitter."),
-    th.Property(
-        "retry_backoff_max_seconds",
-        th.NumberType(),
-        default=30.0,
-        description="Longest delay between two retries.",
-    ),
-    th.Property("send_timeout_seconds", th.NumberType(), default=30.0,
-                description="A send without acknowledgement after this long is retried."),
-    th.Property(
-        "shutdown_timeout_seconds",
-        th.NumberType(),
-        default=30.0,
-        description="On SIGTERM/SIGINT, how long in-flight sends may take to finish.",
-    ),
-    th.Property(
-        "max_parallel_sends",
-        th.IntegerType(),
-        default=4,
-        description="Sender connections per event hub (each owns a share of the partitions).",
-    ),
-    th.Property(
-        "sender_process",
-        th.BooleanType(),
-        default=True,
-        description="Send from a separate process, so reading and sending use two cores. "
-        "Turn off to keep everything in one process (slower).",
-    ),
-    th.Property(
-        "max_buffered_mb",
-        th.IntegerType(),
-        default=64,
-        description="Events waiting for acknowledgement before reading pauses.",
-    ),
-    th.Property(
-        "on_invalid_record",
-        th.StringType(allowed_values=list(POLICIES)),
-        default="fail",
-        description="`fail` (stop with a clear error), `skip` (warn and count) or "
-        "`dead_letter` (append to dead_letter_path).",
-    ),
-    th.Property(
-        "dead_letter_path",
-        th.StringType(),
-        description="JSONL file receiving invalid records with the reason.",
-    ),
-)
-
 
 class TargetAzureEventHubs(Target):
     """Streams profile segment memberships into Azure Event Hubs, at least once."""
 
     name = "target-azure-eventhubs"
-    config_jsonschema = th.PropertiesList(
-        *CONNECTION_SETTINGS, *CONTENT_SETTINGS, *DELIVERY_SETTINGS
-    ).to_dict()
+    config_jsonschema = CONFIG_JSONSCHEMA
     default_sink_class = EventHubSink
     message_reader_class = TickingReader
 
@@ -263,31 +62,39 @@ class TargetAzureEventHubs(Target):
         super().__init__(**kwargs)
         # The SDK logs every AMQP state change at INFO; keep its warnings and errors only.
         logging.getLogger("azure").setLevel(logging.WARNING)
-        config = self.config
-        self.connection = connection_from_config(config)
-        try:
-            self.conversion_settings = ConversionSettings.from_config(config)
-        except ValueError as exc:
-            raise ConfigurationError(str(exc)) from None
-        self.round_robin = config.get("partitioning") == "round_robin"
+        settings = self.settings = TargetSettings.from_config(self.config)
+        self.connection = settings.connection
         self.invalid = InvalidRecords(
-            config.get("on_invalid_record", "fail"), config.get("dead_letter_path"), self.logger
+            settings.on_invalid_record, settings.dead_letter_path, self.logger
         )
-        options = options_from_config(config)
         self.delivery: Delivery | DeliveryProcess
-        use_process = config.get("sender_process", True)
+        use_process = settings.sender_process
         if use_process and os.name != "posix":  # the child gets its socket via pass_fds
             self.logger.info("sender_process needs a POSIX system: sending from this process")
             use_process = False
         if use_process:
             self.delivery = DeliveryProcess(
-                config, options, self._emit_state, self.logger, lambda: self._terminating
+                self.config,
+                settings.delivery,
+                self._emit_state,
+                self.logger,
+                lambda: self._terminating,
             )
             if self.connection.default_eventhub:  # connect while the first lines are read
                 self.delivery.connect_early(self.connection.default_eventhub)
         else:
-            self.delivery = Delivery(self.connection, options, self._emit_state, self.logger)
-        self.max_latency = float(config.get("max_latency_ms", 1000)) / 1000
+            self.delivery = Delivery(
+                self.connection, settings.delivery, self._emit_state, self.logger
+            )
+        self._sink_services = SinkServices(
+            settings=settings,
+            open_hub=self.delivery.open_hub,
+            next_order=self.next_order,
+            enqueue=self.enqueue,
+            invalid=self.invalid,
+            current_line=lambda: self.current_line,
+        )
+        self.max_latency = settings.max_latency
         self._records_read = 0
         self._started = time.monotonic()
         self._terminating = False
@@ -321,15 +128,9 @@ class TargetAzureEventHubs(Target):
     def current_line(self) -> int:
         return self._reader.line_number
 
-    def eventhub_for(self, stream_name: str) -> str:
-        routes = self.config.get("stream_eventhubs") or {}
-        hub = routes.get(stream_name) or self.connection.default_eventhub
-        if not hub:
-            raise InputError(
-                f"stream '{stream_name}' has no event hub: add it to stream_eventhubs or set "
-                "eventhub_name"
-            )
-        return str(hub)
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        # The sink is handed what it needs (SinkServices) instead of reaching into the target.
+        return t.cast("type[Sink]", functools.partial(EventHubSink, services=self._sink_services))
 
     # Message handling --------------------------------------------------------------------
 
@@ -354,8 +155,13 @@ class TargetAzureEventHubs(Target):
             )
         raw = message_dict["record"]
         if not isinstance(raw, dict):
-            self.invalid.handle(stream=stream_name, line=line, key=None,
-                                reason="the record is not a JSON object", record=raw)
+            self.invalid.handle(
+                stream=stream_name,
+                line=line,
+                key=None,
+                reason="the record is not a JSON object",
+                record=raw,
+            )
             return
         # Without stream maps the record passes through as is; no copy needed then.
         single = len(stream_maps) == 1 and type(stream_maps[0]) is SameRecordTransform
@@ -379,7 +185,10 @@ class TargetAzureEventHubs(Target):
             sink.accept(record, line)
         except RecordRejected as rejected:
             self.invalid.handle(
-                stream=stream_name, line=line, key=rejected.key, reason=rejected.reason,
+                stream=stream_name,
+                line=line,
+                key=rejected.key,
+                reason=rejected.reason,
                 record=record,
             )
             return
@@ -483,8 +292,13 @@ class TargetAzureEventHubs(Target):
             self.delivery.submit(hub, ((e.partition_key, e.out) for e in group))
 
     def _on_invalid_line(self, invalid: InvalidLine) -> None:
-        self.invalid.handle(stream=None, line=invalid.line_number, key=None,
-                            reason=invalid.reason, raw=invalid.raw[:10000])
+        self.invalid.handle(
+            stream=None,
+            line=invalid.line_number,
+            key=None,
+            reason=invalid.reason,
+            raw=invalid.raw[:10000],
+        )
 
     def _handle_max_record_age(self) -> None:
         if self._oldest_pending is None:
@@ -534,7 +348,7 @@ class TargetAzureEventHubs(Target):
     def process_endofpipe(self) -> None:
         self._send_now = True
         super().process_endofpipe()
-        timeout = self.config.get("shutdown_timeout_seconds", 30.0) if self._terminating else None
+        timeout = self.settings.shutdown_timeout if self._terminating else None
         if not self.delivery.flush(timeout):
             pending = self.delivery.pending_events()
             raise TargetError(
@@ -569,7 +383,7 @@ class TargetAzureEventHubs(Target):
         self._send_now = True
         try:
             self.drain_all()
-            self.delivery.flush(float(self.config.get("shutdown_timeout_seconds", 30.0)))
+            self.delivery.flush(self.settings.shutdown_timeout)
         except TargetError as second:
             self.logger.error("While saving records read before the error: %s", second)
 

@@ -25,7 +25,10 @@ def _cli() -> list[str]:
 def _about_table() -> list[str]:
     out = subprocess.run(
         [*_cli(), "--about", "--format=markdown"],
-        check=True, capture_output=True, text=True, timeout=120,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     lines = out.splitlines()
     after = lines[lines.index("## Settings") + 1 :]
@@ -65,8 +68,10 @@ def test_readme_table_lists_every_setting():
 def _ci_command() -> str:
     lines = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
     commands = [
-        line.strip() for line in lines
-        if line.strip() and not line.startswith("#")
+        line.strip()
+        for line in lines
+        if line.strip()
+        and not line.startswith("#")
         and not line.strip().startswith(("set ", "cd ", "apt-get", "sudo "))
     ]
     assert commands, ".ci/run runs no command"
@@ -93,4 +98,4 @@ def test_ci_run_is_strict_bash():
 def test_test_script_runs_pytest_verbosely_and_passes_arguments():
     script = (ROOT / "scripts" / "test.sh").read_text(encoding="utf-8")
     assert re.search(r'python -m pytest -v -rA "\$@"', script)
-    assert 'pip install' in script and '-e ".[test]"' in script
+    assert "pip install" in script and '-e ".[test]"' in script

@@ -5,18 +5,16 @@ from __future__ import annotations
 import logging
 import struct
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..partitioning import partition_for_key
+from ..delivery.partitioning import partition_for_key
 from . import frames as F
 from .addresses import Entity, SelectorError, parse_address, start_index
 from .auth import LISTEN, SEND
 from .codec import Symbol, Timestamp, UInt
 from .nodes import handle_cbs, handle_management
+from .peers import ConnectionView, ServerView, SessionView
 from .storage import EventHubStore, PartitionLog
-
-if TYPE_CHECKING:
-    from .server import Connection, HubServer, Session
 
 _LOGGER = logging.getLogger("target_azure_eventhubs.localhub")
 
@@ -36,7 +34,7 @@ class Link:
 
     right = ""
 
-    def __init__(self, session: Session, handle: int, name: str) -> None:
+    def __init__(self, session: SessionView, handle: int, name: str) -> None:
         self.session = session
         self.handle = handle
         self.name = name
@@ -49,11 +47,11 @@ class Link:
         self.credit = 0
 
     @property
-    def conn(self) -> Connection:
+    def conn(self) -> ConnectionView:
         return self.session.conn
 
     @property
-    def server(self) -> HubServer:
+    def server(self) -> ServerView:
         return self.session.conn.server
 
     def open(self) -> Refusal | None:
@@ -155,7 +153,7 @@ class Link:
 class _IncomingLink(Link):
     """A link where the client sends: reassembles multi-frame transfers and grants credit."""
 
-    def __init__(self, session: Session, handle: int, name: str) -> None:
+    def __init__(self, session: SessionView, handle: int, name: str) -> None:
         super().__init__(session, handle, name)
         self._chunks: list[bytes] = []
         self._delivery_id = 0
@@ -203,7 +201,7 @@ def _not_found(entity_name: str) -> Refusal:
 
 
 def _resolve(
-    server: HubServer, address: str
+    server: ServerView, address: str
 ) -> tuple[Entity, EventHubStore, PartitionLog | None] | Refusal:
     entity = parse_address(address)
     if entity is None:
@@ -230,7 +228,7 @@ def _unauthorized(right: str, entity: Entity) -> Refusal:
 class ProducerLink(_IncomingLink):
     right = SEND
 
-    def __init__(self, session: Session, handle: int, name: str, address: str) -> None:
+    def __init__(self, session: SessionView, handle: int, name: str, address: str) -> None:
         super().__init__(session, handle, name)
         self.address = address
         self.entity = Entity("")
@@ -310,7 +308,7 @@ class ConsumerLink(Link):
 
     def __init__(  # noqa: PLR0917
         self,
-        session: Session,
+        session: SessionView,
         handle: int,
         name: str,
         address: str,
@@ -413,7 +411,7 @@ class ConsumerLink(Link):
 class RequestLink(_IncomingLink):
     """The client's sender on $cbs / $management: each message is a request."""
 
-    def __init__(self, session: Session, handle: int, name: str, node: str) -> None:
+    def __init__(self, session: SessionView, handle: int, name: str, node: str) -> None:
         super().__init__(session, handle, name)
         self.node = node
 
@@ -449,7 +447,7 @@ class ReplyLink(Link):
     """The client's receiver on $cbs / $management: replies go out here, credit permitting."""
 
     def __init__(
-        self, session: Session, handle: int, name: str, node: str, reply_address: str
+        self, session: SessionView, handle: int, name: str, node: str, reply_address: str
     ) -> None:
         super().__init__(session, handle, name)
         self.node = node

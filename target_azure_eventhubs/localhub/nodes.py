@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .auth import AuthError, Grant
 from .codec import Timestamp
 from .frames import encode_message
-
-if TYPE_CHECKING:
-    from .server import Connection
+from .peers import ConnectionView
 
 _LOGGER = logging.getLogger("target_azure_eventhubs.localhub")
 
@@ -41,7 +39,7 @@ def _reply(request: dict[str, Any], status: int, description: str, body: Any = N
     )
 
 
-def handle_cbs(conn: Connection, request: dict[str, Any]) -> bytes:
+def handle_cbs(conn: ConnectionView, request: dict[str, Any]) -> bytes:
     props = request.get("application_properties") or {}
     operation = _text(props.get("operation"))
     token_type = _text(props.get("type")) or ""
@@ -74,7 +72,7 @@ def handle_cbs(conn: Connection, request: dict[str, Any]) -> bytes:
     return _reply(request, 200, "OK")
 
 
-def handle_management(conn: Connection, request: dict[str, Any]) -> bytes:
+def handle_management(conn: ConnectionView, request: dict[str, Any]) -> bytes:
     props = request.get("application_properties") or {}
     operation = _text(props.get("operation"))
     kind = _text(props.get("type"))

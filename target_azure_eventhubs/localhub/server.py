@@ -21,6 +21,7 @@ from .auth import LISTEN, SEND, Authorizer, Grant
 from .codec import Symbol, SymbolArray, UByte, UInt, ULong, UShort
 from .faults import Faults
 from .links import ConsumerLink, Link, ProducerLink, ReplyLink, RequestLink
+from .peers import Owner
 from .storage import Storage
 
 _LOGGER = logging.getLogger("target_azure_eventhubs.localhub")
@@ -379,7 +380,7 @@ class HubServer:
         self.max_message_size = max_message_size
         self.container_id = container_id
         self.connections: set[Connection] = set()
-        self.consumers: dict[tuple[str, str, str], list[ConsumerLink]] = {}
+        self.consumers: dict[tuple[str, str, str], list[Owner]] = {}
         self._servers: list[asyncio.base_events.Server] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         faults.add_action_listener(self._on_fault_action)

@@ -36,9 +36,9 @@ from pathlib import Path
 import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 
-from target_azure_eventhubs.conversion import DEFAULT_ATTRIBUTE_FIELDS, DEFAULT_IDENTITY_FIELDS
-from target_azure_eventhubs.partitioning import partition_for_key
-from tests.external.reader import mark, partition_count, read_since
+from target_azure_eventhubs.delivery.partitioning import partition_for_key
+from target_azure_eventhubs.events import DEFAULT_ATTRIBUTE_FIELDS, DEFAULT_IDENTITY_FIELDS
+from target_azure_eventhubs.testing import partition_ends, read_all
 from tests.integration.target_runner import (
     MEMBERSHIP_PROPERTIES,
     record,
@@ -73,23 +73,29 @@ def _rows(run_id: str, profiles: int = 12) -> list[dict]:
     rows = []
     for i in range(profiles):
         for j in range(1 + i % 3):
-            rows.append({
-                "profile_id": f"ext-{run_id[:12]}-{i:03d}",
-                # Mixed case and blanks: the target normalises before hashing.
-                "email": f"  Test.User{i}+{run_id[:8]}@Example.COM ",
-                "first_name": f"Test{i}",
-                "last_name": "External",
-                "segment_id": SEGMENTS[j],
-                "status": ["realized", "existing", "exited"][(i + j) % 3],
-                "last_qualification_time": f"2025-03-0{1 + j}T12:{i:02d}:05Z",
-                "run_id": run_id,
-            })
+            rows.append(
+                {
+                    "profile_id": f"ext-{run_id[:12]}-{i:03d}",
+                    # Mixed case and blanks: the target normalises before hashing.
+                    "email": f"  Test.User{i}+{run_id[:8]}@Example.COM ",
+                    "first_name": f"Test{i}",
+                    "last_name": "External",
+                    "segment_id": SEGMENTS[j],
+                    "status": ["realized", "existing", "exited"][(i + j) % 3],
+                    "last_qualification_time": f"2025-03-0{1 + j}T12:{i:02d}:05Z",
+                    "run_id": run_id,
+                }
+            )
     return rows
 
 
-def check_target_against_hub(tmp_path: Path, connection_string: str, eventhub: str | None,
-                             consumer_group: str = "$Default",
-                             after_mark: Callable[[], None] | None = None) -> Outcome:
+def check_target_against_hub(
+    tmp_path: Path,
+    connection_string: str,
+    eventhub: str | None,
+    consumer_group: str = "$Default",
+    after_mark: Callable[[], None] | None = None,
+) -> Outcome:
     """Run the target CLI on a fresh run id; assert the hub got every row, shaped right.
 
     ``after_mark`` runs between the mark and the target (tests use it to play another
@@ -98,10 +104,10 @@ def check_target_against_hub(tmp_path: Path, connection_string: str, eventhub: s
     run_id = uuid.uuid4().hex
     rows = _rows(run_id)
     tmp_path.mkdir(parents=True, exist_ok=True)
-    marks = mark(connection_string, eventhub, consumer_group)
+    marks = partition_ends(connection_string, eventhub, consumer_group)
     if after_mark is not None:
         after_mark()
-    partitions = partition_count(connection_string, eventhub, consumer_group)
+    partitions = len(marks)
     config = {
         "connection_string": connection_string,
         "identity_fields": {**DEFAULT_IDENTITY_FIELDS, "profile_id": "crmId"},
@@ -118,7 +124,8 @@ def check_target_against_hub(tmp_path: Path, connection_string: str, eventhub: s
     # STATE is written only once the hub accepted every event before it.
     assert result.states and result.states[-1] == final_state
 
-    events = read_since(connection_string, eventhub, marks, consumer_group, timeout=120)
+    after = {pid: end.last_sequence_number for pid, end in marks.items()}
+    events = read_all(connection_string, eventhub, 120, consumer_group, after=after)
     mine, foreign = [], 0
     for event in events:
         try:
@@ -134,7 +141,9 @@ def check_target_against_hub(tmp_path: Path, connection_string: str, eventhub: s
     expected: dict[str, dict[str, dict]] = {}
     for row in rows:
         expected.setdefault(row["profile_id"], {})[row["segment_id"]] = {
-            "lastQualificationTime": row["last_qualification_time"], "status": row["status"]}
+            "lastQualificationTime": row["last_qualification_time"],
+            "status": row["status"],
+        }
     by_row = {row["profile_id"]: row for row in rows}
     seen: dict[tuple[str, str], int] = {}
     for event, body in mine:
@@ -142,19 +151,24 @@ def check_target_against_hub(tmp_path: Path, connection_string: str, eventhub: s
         row = by_row[profile_id]
         email_hash = hashlib.sha256(row["email"].strip().lower().encode()).hexdigest()
         assert body["identityMap"] == {
-            "email_lc_sha256": [{"id": email_hash}], "crmId": [{"id": profile_id}]}
-        assert body["person"] == {"name": {"firstName": row["first_name"],
-                                           "lastName": row["last_name"]}}
+            "email_lc_sha256": [{"id": email_hash}],
+            "crmId": [{"id": profile_id}],
+        }
+        assert body["person"] == {
+            "name": {"firstName": row["first_name"], "lastName": row["last_name"]}
+        }
         for segment_id, membership in body["segmentMembership"]["ups"].items():
             assert membership == expected[profile_id][segment_id]
             seen[(profile_id, segment_id)] = seen.get((profile_id, segment_id), 0) + 1
         assert event.partition_id == str(partition_for_key(profile_id, partitions)), (
-            f"{profile_id} on partition {event.partition_id}")
+            f"{profile_id} on partition {event.partition_id}"
+        )
         assert event.properties.get("stream") == STREAM
     missing = {(p, s) for p, segs in expected.items() for s in segs} - set(seen)
-    assert not missing, f"{len(missing)} of {len(rows)} memberships never arrived: {sorted(missing)[:5]}"
-    return Outcome(run_id, len(rows), len(mine), foreign,
-                   sum(n - 1 for n in seen.values()))
+    assert not missing, (
+        f"{len(missing)} of {len(rows)} memberships never arrived: {sorted(missing)[:5]}"
+    )
+    return Outcome(run_id, len(rows), len(mine), foreign, sum(n - 1 for n in seen.values()))
 
 
 @pytest.mark.external
@@ -162,15 +176,19 @@ def check_target_against_hub(tmp_path: Path, connection_string: str, eventhub: s
 def test_external_namespace(tmp_path):
     connection_string = os.environ.get(ENV_CONNECTION_STRING)
     if not connection_string:
-        pytest.skip(f"{ENV_CONNECTION_STRING} is not set (optionally with {ENV_EVENTHUB} and "
-                    f"{ENV_CONSUMER_GROUP}): no external Event Hubs namespace to test against")
+        pytest.skip(
+            f"{ENV_CONNECTION_STRING} is not set (optionally with {ENV_EVENTHUB} and "
+            f"{ENV_CONSUMER_GROUP}): no external Event Hubs namespace to test against"
+        )
     eventhub = os.environ.get(ENV_EVENTHUB) or None
     if not eventhub and "entitypath=" not in connection_string.lower():
         pytest.fail(f"{ENV_CONNECTION_STRING} has no EntityPath and {ENV_EVENTHUB} is not set")
     consumer_group = os.environ.get(ENV_CONSUMER_GROUP) or "$Default"
     outcome = check_target_against_hub(tmp_path, connection_string, eventhub, consumer_group)
-    print(f"external: run {outcome.run_id}: {outcome.rows} rows -> {outcome.events} events, "
-          f"{outcome.duplicates} duplicates, {outcome.foreign_events} other events ignored")
+    print(
+        f"external: run {outcome.run_id}: {outcome.rows} rows -> {outcome.events} events, "
+        f"{outcome.duplicates} duplicates, {outcome.foreign_events} other events ignored"
+    )
 
 
 @pytest.mark.slow
@@ -185,15 +203,19 @@ def test_external_path_against_local_hub(tmp_path, local_hub):
         # run (same shape), and a body that is not JSON at all.
         with EventHubProducerClient.from_connection_string(connection_string) as producer:
             batch = producer.create_batch()
-            other = {"segmentMembership": {"ups": {}}, "identityMap": {"crmId": [{"id": "x"}]},
-                     "_targetTest": {"runId": "another-run"}}
+            other = {
+                "segmentMembership": {"ups": {}},
+                "identityMap": {"crmId": [{"id": "x"}]},
+                "_targetTest": {"runId": "another-run"},
+            }
             batch.add(EventData(json.dumps(other)))
             batch.add(EventData(b"\x00not json"))
             producer.send_batch(batch)
 
     # Namespace-level connection string + event hub name this time. The hub now holds the
     # first run's events (before the mark: never read) and two foreign ones (after it).
-    second = check_target_against_hub(tmp_path / "b", local_hub.connection_string(),
-                                      "profiles", after_mark=other_producer)
+    second = check_target_against_hub(
+        tmp_path / "b", local_hub.connection_string(), "profiles", after_mark=other_producer
+    )
     assert second.foreign_events == 2
     assert second.events == first.events and second.duplicates == 0

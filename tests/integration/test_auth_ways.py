@@ -15,8 +15,8 @@ from azure.core.credentials import AccessToken
 
 from target_azure_eventhubs.localhub import LocalHub, Policy
 from target_azure_eventhubs.target import TargetAzureEventHubs
+from target_azure_eventhubs.testing import read_all
 from tests.certs import make_tls_certs
-from tests.helpers import read_all
 from tests.integration.target_runner import (
     MEMBERSHIP_PROPERTIES,
     record,
@@ -30,8 +30,14 @@ STREAM = "memberships"
 SAS_KEY = "TlsSendOnlyKeyNeverPrinted789="
 MESSAGES: list[Any] = [
     schema(STREAM, MEMBERSHIP_PROPERTIES, ["profile_id"]),
-    record(STREAM, {"profile_id": "p1", "email": "a@example.com", "segment_id": "s1", "status": "realized"}),
-    record(STREAM, {"profile_id": "p2", "email": "b@example.com", "segment_id": "s2", "status": "exited"}),
+    record(
+        STREAM,
+        {"profile_id": "p1", "email": "a@example.com", "segment_id": "s1", "status": "realized"},
+    ),
+    record(
+        STREAM,
+        {"profile_id": "p2", "email": "b@example.com", "segment_id": "s2", "status": "exited"},
+    ),
     state({"done": True}),
 ]
 
@@ -51,7 +57,10 @@ class StaticCredential:
 @pytest.fixture
 def tls_hub(tmp_path: Path) -> Iterator[tuple[LocalHub, Path]]:
     ca, cert, key = make_tls_certs(tmp_path)
-    policies = [Policy("RootManageSharedAccessKey", "manage-key"), Policy("sender", SAS_KEY, {"Send"})]
+    policies = [
+        Policy("RootManageSharedAccessKey", "manage-key"),
+        Policy("sender", SAS_KEY, {"Send"}),
+    ]
     with LocalHub(
         hubs={"profiles": 4},
         tls_cert=str(cert),
@@ -63,7 +72,10 @@ def tls_hub(tmp_path: Path) -> Iterator[tuple[LocalHub, Path]]:
 
 
 def tls_options(hub: LocalHub, ca: Path) -> dict[str, Any]:
-    return {"custom_endpoint_address": f"sb://127.0.0.1:{hub.tls_port}", "connection_verify": str(ca)}
+    return {
+        "custom_endpoint_address": f"sb://127.0.0.1:{hub.tls_port}",
+        "connection_verify": str(ca),
+    }
 
 
 def run_in_process(config: dict[str, Any]) -> int:
@@ -100,7 +112,9 @@ def test_namespace_and_sas_key_over_tls(tls_hub: tuple[LocalHub, Path], tmp_path
     assert SAS_KEY not in result.stdout + result.stderr
 
 
-def test_tls_without_the_ca_bundle_is_refused(tls_hub: tuple[LocalHub, Path], tmp_path: Path) -> None:
+def test_tls_without_the_ca_bundle_is_refused(
+    tls_hub: tuple[LocalHub, Path], tmp_path: Path
+) -> None:
     hub, _ca = tls_hub
     config = {
         "namespace": "localhost",

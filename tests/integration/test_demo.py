@@ -18,16 +18,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULT = re.compile(
-    r"^DEMO RESULT: profiles=(\d+) events=(\d+) missing=(\d+) unexpected=(\d+)$"
-)
+RESULT = re.compile(r"^DEMO RESULT: profiles=(\d+) events=(\d+) missing=(\d+) unexpected=(\d+)$")
 EXCLUDED_TOP = (".venv", ".meltano", "output", ".git")
 
 
 def _repository_files() -> list[str]:
     out = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, check=True, capture_output=True,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
     ).stdout.decode()
     files = []
     for name in filter(None, out.split("\0")):
@@ -69,12 +69,21 @@ def test_demo_delivers_every_sample_profile_once(tmp_path):
     _copy_repository(repo)
     assert (repo / "scripts" / "demo.sh").is_file()
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("TARGET_AZURE_EVENTHUBS_", "MELTANO_", "TAP_JSONL_"))
-           and k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("TARGET_AZURE_EVENTHUBS_", "MELTANO_", "TAP_JSONL_"))
+        and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
+    }
     command = _readme_demo_command()
     proc = subprocess.run(
-        command, shell=True, check=False, cwd=repo, env=env, capture_output=True, text=True,
+        command,
+        shell=True,
+        check=False,
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
         timeout=420,
     )
     output = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-4000:]}"

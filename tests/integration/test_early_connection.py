@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from target_azure_eventhubs import sender_launch
+from target_azure_eventhubs.delivery import launcher
 from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
-from tests.helpers import read_all
+from target_azure_eventhubs.testing import read_all
 from tests.integration.target_runner import (
     MEMBERSHIP_PROPERTIES,
     record,
@@ -26,18 +26,30 @@ from tests.integration.target_runner import (
 STREAM = "memberships"
 MESSAGES = [
     schema(STREAM, MEMBERSHIP_PROPERTIES, ["profile_id"]),
-    record(STREAM, {"profile_id": "p1", "email": "a@example.com", "segment_id": "s1", "status": "realized"}),
-    record(STREAM, {"profile_id": "p2", "email": "b@example.com", "segment_id": "s2", "status": "exited"}),
+    record(
+        STREAM,
+        {"profile_id": "p1", "email": "a@example.com", "segment_id": "s1", "status": "realized"},
+    ),
+    record(
+        STREAM,
+        {"profile_id": "p2", "email": "b@example.com", "segment_id": "s2", "status": "exited"},
+    ),
     state({"done": True}),
 ]
 
 
 def config_for(hub: LocalHub) -> dict[str, object]:
-    return {"connection_string": hub.connection_string(), "eventhub_name": "profiles",
-            "send_timeout_seconds": 4, "max_latency_ms": 200}
+    return {
+        "connection_string": hub.connection_string(),
+        "eventhub_name": "profiles",
+        "send_timeout_seconds": 4,
+        "max_latency_ms": 200,
+    }
 
 
-def test_the_command_line_sends_over_its_early_connection(local_hub: LocalHub, tmp_path: Path) -> None:
+def test_the_command_line_sends_over_its_early_connection(
+    local_hub: LocalHub, tmp_path: Path
+) -> None:
     result = run_target(tmp_path, config_for(local_hub), MESSAGES, env={"LOGLEVEL": "DEBUG"})
     assert result.returncode == 0, result.stderr
     assert "Sending over the connection opened while the target loaded" in result.stderr
@@ -53,7 +65,7 @@ def test_an_early_connection_with_other_settings_is_not_used(
     # event must reach the second, none the first.
     with LocalHub(hubs={"profiles": 2}) as early, LocalHub(hubs={"profiles": 2}) as configured:
         monkeypatch.setenv("LOGLEVEL", "DEBUG")  # read by the sender process as it starts
-        sender_launch.prestart(config_for(early))
+        launcher.prestart(config_for(early))
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
         target_logger = logging.getLogger(TargetAzureEventHubs.name)
         level = target_logger.level

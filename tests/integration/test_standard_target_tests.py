@@ -54,7 +54,7 @@ from singer_sdk.testing.target_tests import (
 
 from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
-from tests.helpers import read_all
+from target_azure_eventhubs.testing import read_all
 
 ID_FIELDS = ("id", "Id", "_id")
 HUB = LocalHub(hubs={"standard": 4}).start()
@@ -110,7 +110,8 @@ class HubValidated:
 
     def validate(self) -> None:
         arrived = [
-            e for e in read_all(HUB.connection_string("standard"))
+            e
+            for e in read_all(HUB.connection_string("standard"))
             if e.sequence_number >= self.start[e.partition_id]
         ]
         got = sorted(

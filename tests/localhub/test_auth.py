@@ -15,8 +15,8 @@ from azure.eventhub.exceptions import AuthenticationError, ConnectError, Connect
 
 from target_azure_eventhubs.localhub import LocalHub, Policy
 from target_azure_eventhubs.localhub.auth import sas_signature
+from target_azure_eventhubs.testing import read_all
 from tests.certs import make_tls_certs
-from tests.helpers import read_all
 
 from .conftest import FAST_FAIL
 

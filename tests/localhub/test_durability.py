@@ -7,7 +7,7 @@ from pathlib import Path
 from azure.eventhub import EventData, EventHubProducerClient
 
 from target_azure_eventhubs.localhub import LocalHubProcess
-from tests.helpers import read_all
+from target_azure_eventhubs.testing import read_all
 
 
 def test_sigkill_and_restart_keep_accepted_events(tmp_path: Path) -> None:

@@ -9,7 +9,11 @@ from azure.eventhub._buffered_producer._partition_resolver import (
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_azure_eventhubs.partitioning import hash_code, partition_for_key, partitions_for_keys
+from target_azure_eventhubs.delivery.partitioning import (
+    hash_code,
+    partition_for_key,
+    partitions_for_keys,
+)
 
 RESOLVERS = {n: PartitionResolver([str(i) for i in range(n)]) for n in range(1, 33)}
 

@@ -8,7 +8,7 @@ from azure.eventhub._buffered_producer._partition_resolver import PartitionResol
 from azure.eventhub.exceptions import EventDataSendError
 
 from target_azure_eventhubs.localhub import LocalHub
-from tests.helpers import read_all
+from target_azure_eventhubs.testing import read_all
 
 from .conftest import FAST_FAIL
 

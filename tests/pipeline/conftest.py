@@ -37,9 +37,18 @@ def meltano_executable() -> Path:
         venv.parent.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         proc = subprocess.run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet",
-             "--disable-pip-version-check", MELTANO_SPEC],
-            capture_output=True, text=True, check=False,
+            [
+                str(venv / "bin" / "python"),
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                MELTANO_SPEC,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if proc.returncode != 0:
             shutil.rmtree(venv, ignore_errors=True)
@@ -61,11 +70,21 @@ class MeltanoProject:
     def env(self, **extra: str) -> dict[str, str]:
         return {**self.base_env, **extra}
 
-    def run(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300,
-            log_name: str | None = None) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 300,
+        log_name: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
         proc = subprocess.run(
-            [str(self.meltano), *args], cwd=self.root, env=env or self.base_env,
-            capture_output=True, text=True, timeout=timeout, check=False,
+            [str(self.meltano), *args],
+            cwd=self.root,
+            env=env or self.base_env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if log_name:
             (self.log_dir / f"{log_name}.log").write_text(
@@ -79,8 +98,12 @@ class MeltanoProject:
         log.write(f"$ meltano {' '.join(args)}\n")
         log.flush()
         return subprocess.Popen(
-            [str(self.meltano), *args], cwd=self.root, env=env,
-            stdout=log, stderr=subprocess.STDOUT, text=True,
+            [str(self.meltano), *args],
+            cwd=self.root,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
 
 
@@ -98,13 +121,20 @@ def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meltan
     config.write_text(text.replace("pip_url: -e ../../..", f"pip_url: -e {ROOT}"))
     log_dir = root / "output"
     log_dir.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(_FOREIGN_PREFIXES) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
-    env.update(MELTANO_PROJECT_ROOT=str(root), MELTANO_SEND_ANONYMOUS_USAGE_STATS="false",
-               NO_COLOR="1")
-    project = MeltanoProject(root=root, meltano=meltano, base_env=env, install_seconds=0.0,
-                             log_dir=log_dir)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_FOREIGN_PREFIXES) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
+    }
+    env.update(
+        MELTANO_PROJECT_ROOT=str(root), MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", NO_COLOR="1"
+    )
+    project = MeltanoProject(
+        root=root, meltano=meltano, base_env=env, install_seconds=0.0, log_dir=log_dir
+    )
     proc = project.run("install", timeout=900, log_name="meltano-install")
-    assert proc.returncode == 0, f"meltano install failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    assert proc.returncode == 0, (
+        f"meltano install failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    )
     project.install_seconds = time.monotonic() - started
     yield project

@@ -74,12 +74,26 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(pwfile, "postgres", "postgres")
         subprocess.run(
-            self._as_server_user([
-                str(self.bin_dir / "initdb"), "-D", str(data), "-U", self.user,
-                "--pwfile", str(pwfile), "--auth-host=scram-sha-256", "--auth-local=trust",
-                "-E", "UTF8", "--locale=C", "--no-sync",
-            ]),
-            check=True, capture_output=True, cwd=self.root,
+            self._as_server_user(
+                [
+                    str(self.bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    self.user,
+                    "--pwfile",
+                    str(pwfile),
+                    "--auth-host=scram-sha-256",
+                    "--auth-local=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd=self.root,
         )
         self.port = free_port()
         options = (
@@ -87,11 +101,24 @@ class PostgresServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
         subprocess.run(
-            self._as_server_user([
-                str(self.bin_dir / "pg_ctl"), "-D", str(data), "-l", str(self.root / "server.log"),
-                "-o", options, "-w", "-t", "60", "start",
-            ]),
-            check=True, capture_output=True, cwd=self.root,
+            self._as_server_user(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-l",
+                    str(self.root / "server.log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+            cwd=self.root,
         )
         self.psql(f"CREATE DATABASE {self.database}", database="postgres")
         return self
@@ -100,11 +127,20 @@ class PostgresServer:
         if self.root is None:
             return
         subprocess.run(
-            self._as_server_user([
-                str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), "-m", "immediate",
-                "-w", "stop",
-            ]),
-            check=False, capture_output=True, cwd=self.root,
+            self._as_server_user(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.root / "data"),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ]
+            ),
+            check=False,
+            capture_output=True,
+            cwd=self.root,
         )
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
@@ -127,14 +163,33 @@ class PostgresServer:
         env = {**os.environ, "PGPASSWORD": self.password, "PGCONNECT_TIMEOUT": "10"}
         proc = subprocess.run(
             [
-                str(self.bin_dir / "psql"), "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1",
-                "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
-                "-d", database or self.database, "-c", sql,
+                str(self.bin_dir / "psql"),
+                "-X",
+                "-q",
+                "-At",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                database or self.database,
+                "-c",
+                sql,
             ],
-            input=stdin, text=True, capture_output=True, env=env, check=False,
+            input=stdin,
+            text=True,
+            capture_output=True,
+            env=env,
+            check=False,
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"psql failed ({proc.returncode}): {proc.stderr.strip()}\nSQL: {sql}")
+            raise RuntimeError(
+                f"psql failed ({proc.returncode}): {proc.stderr.strip()}\nSQL: {sql}"
+            )
         return proc.stdout
 
     def rows(self, sql: str) -> list[list[str]]:
@@ -142,6 +197,7 @@ class PostgresServer:
 
     def copy_in(self, table: str, columns: list[str], rows: list[tuple]) -> None:
         """Bulk-load rows (tab-separated text format; None becomes NULL)."""
+
         def cell(value: object) -> str:
             if value is None:
                 return r"\N"

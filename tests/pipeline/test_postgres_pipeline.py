@@ -33,9 +33,9 @@ from pathlib import Path
 
 import pytest
 
+from target_azure_eventhubs.delivery.partitioning import partition_for_key
 from target_azure_eventhubs.localhub import LocalHubProcess
-from target_azure_eventhubs.partitioning import partition_for_key
-from tests.helpers import ReadEvent, read_all
+from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.pipeline.conftest import MeltanoProject
 from tests.pipeline.postgres import PostgresServer, find_server_bin
 
@@ -56,15 +56,60 @@ BIG_SEGMENTS_EACH = 8  # 24,000 rows in run 3: the tap checkpoints every 10,000 
 KILL_AFTER = 13_000  # run-3 events the hub holds when it is killed
 
 SEGMENT_NAMES = [
-    "High value customers", "Newsletter subscribers", "Cart abandoners", "Lapsed buyers",
-    "Loyalty gold", "Loyalty silver", "Mobile app users", "Store visitors last 30 days",
-    "Discount seekers", "New customers", "Churn risk", "Gift buyers",
+    "High value customers",
+    "Newsletter subscribers",
+    "Cart abandoners",
+    "Lapsed buyers",
+    "Loyalty gold",
+    "Loyalty silver",
+    "Mobile app users",
+    "Store visitors last 30 days",
+    "Discount seekers",
+    "New customers",
+    "Churn risk",
+    "Gift buyers",
 ]
 SEGMENTS = [str(uuid.uuid5(uuid.NAMESPACE_URL, f"segment:{n}")) for n in SEGMENT_NAMES]
-FIRST = ["Anna", "Ben", "Chloé", "David", "Emma", "Farid", "Greta", "Hugo", "Ines", "Jonas",
-         "Kaito", "Lena", "Mateo", "Nora", "Omar", "Paula", "Quinn", "Rosa", "Sven", "Tara"]
-LAST = ["Smith", "Müller", "García", "Rossi", "Dubois", "Nowak", "Kowalski", "Jensen",
-        "O'Brien", "Silva", "Yilmaz", "Novak", "Larsen", "Ito", "Kim", "Dupont"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Chloé",
+    "David",
+    "Emma",
+    "Farid",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Kaito",
+    "Lena",
+    "Mateo",
+    "Nora",
+    "Omar",
+    "Paula",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+]
+LAST = [
+    "Smith",
+    "Müller",
+    "García",
+    "Rossi",
+    "Dubois",
+    "Nowak",
+    "Kowalski",
+    "Jensen",
+    "O'Brien",
+    "Silva",
+    "Yilmaz",
+    "Novak",
+    "Larsen",
+    "Ito",
+    "Kim",
+    "Dupont",
+]
 
 T0 = datetime(2025, 3, 3, 8, 0, 0, tzinfo=UTC)  # run 1 rows: T0 + n seconds
 T1 = T0 + timedelta(days=1)  # run 2 changes
@@ -174,12 +219,18 @@ class Crm:
             email = f"{local}{n}@example.com"
             if n % 7 == 0:  # as typed into a form: the target must normalise before hashing
                 email = f"  {first}.{last.replace(chr(39), '')}{n}@Example.COM "
-            profile = Profile(f"cust-{n:06d}", email, first, last,
-                              date(1950, 1, 1) + timedelta(days=rng.randrange(20000)))
+            profile = Profile(
+                f"cust-{n:06d}",
+                email,
+                first,
+                last,
+                date(1950, 1, 1) + timedelta(days=rng.randrange(20000)),
+            )
             self.profiles[profile.profile_id] = profile
             new.append(profile)
         self.pg.copy_in(
-            "profiles", ["profile_id", "email", "first_name", "last_name", "birth_date"],
+            "profiles",
+            ["profile_id", "email", "first_name", "last_name", "birth_date"],
             [(p.profile_id, p.email, p.first_name, p.last_name, p.birth_date) for p in new],
         )
         return new
@@ -189,14 +240,30 @@ class Crm:
             self.rows[row.membership_id] = row
         self.pg.copy_in(
             "segment_memberships",
-            ["membership_id", "profile_id", "segment_id", "status", "last_qualification_time",
-             "updated_at"],
-            [(r.membership_id, r.profile_id, r.segment_id, r.status,
-              r.last_qualification_time.isoformat(), r.updated_at.isoformat()) for r in rows],
+            [
+                "membership_id",
+                "profile_id",
+                "segment_id",
+                "status",
+                "last_qualification_time",
+                "updated_at",
+            ],
+            [
+                (
+                    r.membership_id,
+                    r.profile_id,
+                    r.segment_id,
+                    r.status,
+                    r.last_qualification_time.isoformat(),
+                    r.updated_at.isoformat(),
+                )
+                for r in rows
+            ],
         )
 
-    def new_row(self, profile_id: str, segment_id: str, status: str, lqt: datetime,
-                updated_at: datetime) -> Row:
+    def new_row(
+        self, profile_id: str, segment_id: str, status: str, lqt: datetime, updated_at: datetime
+    ) -> Row:
         row = Row(self.next_id, profile_id, segment_id, status, lqt, updated_at)
         self.next_id += 1
         return row
@@ -228,7 +295,9 @@ class Crm:
         for mid, status, epoch in got:
             row = self.rows[int(mid)]
             assert (status, round(float(epoch), 3)) == (
-                row.status, round(row.updated_at.timestamp(), 3))
+                row.status,
+                round(row.updated_at.timestamp(), 3),
+            )
 
     def since(self, bookmark: datetime | None) -> list[Row]:
         """What the tap reads after `bookmark`: `updated_at >= bookmark`."""
@@ -295,8 +364,10 @@ def pg_bin() -> Path:
     """The PostgreSQL server binaries; the only reason to skip (before installing Meltano)."""
     bin_dir = find_server_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl, psql) not found under "
-                    "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_postgres.sh")
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl, psql) not found under "
+            "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_postgres.sh"
+        )
     return bin_dir
 
 
@@ -306,12 +377,17 @@ def test_postgres_meltano_incremental_pipeline(
     bin_dir = pg_bin
     test_started = time.monotonic()
     project = meltano_project
-    report: dict = {"test": "postgres_meltano_pipeline", "rows": {}, "events": {},
-                    "seconds": {"meltano_install": round(project.install_seconds, 1)}}
+    report: dict = {
+        "test": "postgres_meltano_pipeline",
+        "rows": {},
+        "events": {},
+        "seconds": {"meltano_install": round(project.install_seconds, 1)},
+    }
 
-    with PostgresServer(bin_dir) as pg, LocalHubProcess(
-        {HUB: PARTITIONS}, data_dir=tmp_path / "hub-data"
-    ) as hub:
+    with (
+        PostgresServer(bin_dir) as pg,
+        LocalHubProcess({HUB: PARTITIONS}, data_dir=tmp_path / "hub-data") as hub,
+    ):
         crm = Crm(pg)
         env = project.env(
             TAP_POSTGRES_PORT=str(pg.port),
@@ -337,16 +413,27 @@ def test_postgres_meltano_incremental_pipeline(
         for profile in crm.add_profiles(INITIAL_PROFILES):
             for seg in rng.sample(SEGMENTS, rng.choice([1, 1, 2, 2, 3])):
                 n = len(rows1)
-                rows1.append(crm.new_row(
-                    profile.profile_id, seg, rng.choice(["realized", "existing"]),
-                    T0 - timedelta(seconds=rng.randrange(1, 90 * 86400)),
-                    T0 + timedelta(seconds=n),
-                ))
+                rows1.append(
+                    crm.new_row(
+                        profile.profile_id,
+                        seg,
+                        rng.choice(["realized", "existing"]),
+                        T0 - timedelta(seconds=rng.randrange(1, 90 * 86400)),
+                        T0 + timedelta(seconds=n),
+                    )
+                )
         # The newest rows of a load often share one timestamp: give the last three one.
         last = rows1[-BOUNDARY_ROWS].updated_at
         rows1[-BOUNDARY_ROWS:] = [
-            Row(r.membership_id, r.profile_id, r.segment_id, r.status,
-                r.last_qualification_time, last) for r in rows1[-BOUNDARY_ROWS:]
+            Row(
+                r.membership_id,
+                r.profile_id,
+                r.segment_id,
+                r.status,
+                r.last_qualification_time,
+                last,
+            )
+            for r in rows1[-BOUNDARY_ROWS:]
         ]
         crm.insert(rows1)
         crm.check_source()
@@ -395,8 +482,7 @@ def test_postgres_meltano_incremental_pipeline(
         report["rows"]["run2_changed"] = len(exits) + len(new_rows)
         report["rows"]["run2_boundary_resent"] = len(boundary)
         assert match_events(events2, crm, versions) == keys(expected2)
-        exited_events = [e for e in events2
-                         if '"status":"exited"' in e.body.decode()]
+        exited_events = [e for e in events2 if '"status":"exited"' in e.body.decode()]
         assert len(exited_events) == CHANGED_EXITS
         bookmark2 = get_bookmark(project)
         assert bookmark2 == max(r.updated_at for r in crm.rows.values())
@@ -406,21 +492,27 @@ def test_postgres_meltano_incremental_pipeline(
         rows3 = []
         for profile in big:
             for seg in rng.sample(SEGMENTS, BIG_SEGMENTS_EACH):
-                rows3.append(crm.new_row(
-                    profile.profile_id, seg, rng.choice(["realized", "existing"]),
-                    T2 - timedelta(seconds=rng.randrange(1, 30 * 86400)),
-                    T2 + timedelta(milliseconds=len(rows3) + 1),
-                ))
+                rows3.append(
+                    crm.new_row(
+                        profile.profile_id,
+                        seg,
+                        rng.choice(["realized", "existing"]),
+                        T2 - timedelta(seconds=rng.randrange(1, 30 * 86400)),
+                        T2 + timedelta(milliseconds=len(rows3) + 1),
+                    )
+                )
         crm.insert(rows3)
         remember(rows3)
         expected3 = crm.since(bookmark2)  # rows3 + run 2's boundary row
         before = int(hub.control(f"count {HUB}").split()[1])
         # Fail fast once the hub is gone (the default retries for minutes).
-        kill_env = {**env,
-                    "TARGET_AZURE_EVENTHUBS_MAX_RETRIES": "1",
-                    "TARGET_AZURE_EVENTHUBS_RETRY_BACKOFF_SECONDS": "0",
-                    "TARGET_AZURE_EVENTHUBS_RETRY_BACKOFF_MAX_SECONDS": "1",
-                    "TARGET_AZURE_EVENTHUBS_SEND_TIMEOUT_SECONDS": "5"}
+        kill_env = {
+            **env,
+            "TARGET_AZURE_EVENTHUBS_MAX_RETRIES": "1",
+            "TARGET_AZURE_EVENTHUBS_RETRY_BACKOFF_SECONDS": "0",
+            "TARGET_AZURE_EVENTHUBS_RETRY_BACKOFF_MAX_SECONDS": "1",
+            "TARGET_AZURE_EVENTHUBS_SEND_TIMEOUT_SECONDS": "5",
+        }
         started = time.monotonic()
         proc = project.popen(*RUN, env=kill_env, log_name="run3-killed")
         killed_at = None
@@ -467,9 +559,11 @@ def test_postgres_meltano_incremental_pipeline(
         missing = keys(before_bookmark) - got3
         assert not missing, f"{len(missing)} rows before the stored bookmark are not in the hub"
         report["bookmark_advanced_in_killed_run"] = bookmark3 > bookmark2
-        print(f"run3: hub killed holding {killed_at} events; bookmark {bookmark3.isoformat()} "
-              f"({'advanced' if bookmark3 > bookmark2 else 'not advanced'}) covers "
-              f"{len(before_bookmark)} rows, all in the hub")
+        print(
+            f"run3: hub killed holding {killed_at} events; bookmark {bookmark3.isoformat()} "
+            f"({'advanced' if bookmark3 > bookmark2 else 'not advanced'}) covers "
+            f"{len(before_bookmark)} rows, all in the hub"
+        )
 
         # ---- run 4: the same command after the hub is back --------------------------------
         expected4 = crm.since(bookmark3)
@@ -487,8 +581,10 @@ def test_postgres_meltano_incremental_pipeline(
         assert duplicates == sum(1 for k in keys(expected4) if k in got3)
         assert duplicates <= len(expected4)
         report["duplicates"] = duplicates
-        print(f"after re-run: all {len(expected3)} rows of run 3 present; "
-              f"{duplicates} duplicates (re-read from the bookmark, already delivered)")
+        print(
+            f"after re-run: all {len(expected3)} rows of run 3 present; "
+            f"{duplicates} duplicates (re-read from the bookmark, already delivered)"
+        )
         assert get_bookmark(project) == rows3[-1].updated_at
         # Nothing else: the hub holds only events of known row versions.
         assert sum(total.values()) == len(events3) + len(events4)

@@ -10,7 +10,7 @@ The guarantee under test (at least once, STATE only after acceptance):
 
 Each record carries its input line number as ``line``; with ``include_unmapped_attributes``
 it comes back as ``attributes.line`` in the event body, which is how records are identified
-when the hub is read back with the official consumer (``tests.helpers.read_all``).
+when the hub is read back with the official consumer (``target_azure_eventhubs.testing.read_all``).
 
 Set ``RELIABILITY_REPORT=/path/file.jsonl`` to get one JSON line per scenario;
 ``python -m tests.reliability.report /path/file.jsonl`` renders them as a table.
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from target_azure_eventhubs.localhub import LocalHub, LocalHubProcess
-from tests.helpers import ReadEvent, read_all
+from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.integration.target_runner import TARGET, Result
 
 STREAM = "profiles"
@@ -167,8 +167,7 @@ def local_hub(**kwargs: Any) -> LocalHub:
 
 def hub_process(data_dir: Path, **kwargs: Any) -> LocalHubProcess:
     kwargs.setdefault("extra_args", ["--log-level", "WARNING"])
-    return LocalHubProcess({HUB: 4}, data_dir=data_dir, key_name=KEY_NAME, key=SECRET_KEY,
-                           **kwargs)
+    return LocalHubProcess({HUB: 4}, data_dir=data_dir, key_name=KEY_NAME, key=SECRET_KEY, **kwargs)
 
 
 def stored_count(hub: LocalHub | LocalHubProcess) -> int:
@@ -220,10 +219,12 @@ class TargetProcess:
         self.stderr_lines: list[tuple[float, str]] = []
         self.fed_lines = 0
         self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout_lines),
-                             daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines),
-                             daemon=True),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stdout, self.stdout_lines), daemon=True
+            ),
+            threading.Thread(
+                target=self._pump, args=(self.proc.stderr, self.stderr_lines), daemon=True
+            ),
         ]
         for reader in self._readers:
             reader.start()
@@ -305,7 +306,9 @@ class TargetProcess:
 
 
 def run_target(
-    tmp_path: Path, config: dict[str, Any], messages: Sequence[dict[str, Any] | str | bytes],
+    tmp_path: Path,
+    config: dict[str, Any],
+    messages: Sequence[dict[str, Any] | str | bytes],
     timeout: float = 60,
 ) -> Result:
     target = TargetProcess(tmp_path, config)
@@ -336,7 +339,9 @@ def assert_no_secrets(texts: dict[str, str], secrets: Sequence[str] = SECRET_FRA
     for where, text in texts.items():
         for secret in secrets:
             # Report where, never the secret itself.
-            assert secret not in text, f"a secret (or part of one, {len(secret)} chars) is in {where}"
+            assert secret not in text, (
+                f"a secret (or part of one, {len(secret)} chars) is in {where}"
+            )
 
 
 def assert_clear_error(result: Result) -> None:

@@ -1,7 +1,7 @@
 """Render the reliability suite's per-scenario JSON lines as a Markdown table.
 
-    RELIABILITY_REPORT=/tmp/rel.jsonl python -m pytest tests/reliability
-    python -m tests.reliability.report /tmp/rel.jsonl
+RELIABILITY_REPORT=/tmp/rel.jsonl python -m pytest tests/reliability
+python -m tests.reliability.report /tmp/rel.jsonl
 """
 
 from __future__ import annotations

@@ -45,10 +45,18 @@ def test_wrong_sas_key_fails_fast_naming_the_key_name_only(tmp_path: Path) -> No
         assert result.seconds < 5, result.seconds
         assert f"'{KEY_NAME}'" in result.stderr
         assert "refused" in result.stderr
-        assert_no_secrets({"stdout": result.stdout, "stderr": result.stderr},
-                          (WRONG_KEY, WRONG_KEY[:12], WRONG_KEY[-12:]))
-        check_delivery("6 wrong SAS key", workload, result, hub.connection_string(),
-                       tmp_path=tmp_path, expect_success=False)
+        assert_no_secrets(
+            {"stdout": result.stdout, "stderr": result.stderr},
+            (WRONG_KEY, WRONG_KEY[:12], WRONG_KEY[-12:]),
+        )
+        check_delivery(
+            "6 wrong SAS key",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+        )
     assert result.states == []
 
 
@@ -60,8 +68,14 @@ def test_missing_event_hub_fails_fast_naming_it(tmp_path: Path) -> None:
         assert_clear_error(result)
         assert result.seconds < 5, result.seconds
         assert "'no-such-hub'" in result.stderr
-        check_delivery("6 missing event hub", workload, result, hub.connection_string(),
-                       tmp_path=tmp_path, expect_success=False)
+        check_delivery(
+            "6 missing event hub",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+        )
     assert result.states == []
 
 
@@ -70,15 +84,23 @@ def test_a_send_only_policy_is_enough(tmp_path: Path) -> None:
     policies = [Policy(KEY_NAME, SECRET_KEY), Policy("send-only", send_key, frozenset({"Send"}))]
     workload = make_workload(100, state_every=25)
     with local_hub(policies=policies) as hub:
-        conn = hub.connection_string().replace(f"SharedAccessKeyName={KEY_NAME}",
-                                               "SharedAccessKeyName=send-only")
+        conn = hub.connection_string().replace(
+            f"SharedAccessKeyName={KEY_NAME}", "SharedAccessKeyName=send-only"
+        )
         conn = conn.replace(SECRET_KEY, send_key)
         result = run_target(tmp_path, target_config(conn), workload.messages)
-        assert_no_secrets({"stdout": result.stdout, "stderr": result.stderr},
-                          (send_key, send_key[:12]))
+        assert_no_secrets(
+            {"stdout": result.stdout, "stderr": result.stderr}, (send_key, send_key[:12])
+        )
         # Read back with the Manage (Listen) key: the target never needed more than Send.
-        check_delivery("security: Send-only policy", workload, result, hub.connection_string(),
-                       tmp_path=tmp_path, expect_success=True)
+        check_delivery(
+            "security: Send-only policy",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+        )
     assert "'send-only'" in result.stderr
 
 
@@ -106,7 +128,9 @@ def test_the_hub_refuses_an_attach_without_a_token() -> None:
 
 
 @pytest.mark.parametrize("about_format", [None, "json", "markdown"])
-def test_about_does_not_print_the_configured_secrets(tmp_path: Path, about_format: str | None) -> None:
+def test_about_does_not_print_the_configured_secrets(
+    tmp_path: Path, about_format: str | None
+) -> None:
     config = target_config(
         f"Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName={KEY_NAME};"
         f"SharedAccessKey={SECRET_KEY};UseDevelopmentEmulator=true",

@@ -32,21 +32,33 @@ def hub() -> Iterator[LocalHub]:
 
 
 def record_line(n: int, **overrides: object) -> bytes:
-    record = {"profile_id": f"p{n}", "email": f"p{n}@example.com", "segment_id": "s",
-              "status": "realized", "line": n}
+    record = {
+        "profile_id": f"p{n}",
+        "email": f"p{n}@example.com",
+        "segment_id": "s",
+        "status": "realized",
+        "line": n,
+    }
     record.update(overrides)
     return json.dumps({"type": "RECORD", "stream": STREAM, "record": record}).encode()
 
 
 # (line, certainly invalid?) pairs
 valid = st.integers(0, 10**6).map(lambda n: (record_line(n), False))
-junk = st.binary(min_size=1, max_size=300).filter(lambda b: b"\n" not in b and b.strip()).map(
-    lambda b: (b, None))
+junk = (
+    st.binary(min_size=1, max_size=300)
+    .filter(lambda b: b"\n" not in b and b.strip())
+    .map(lambda b: (b, None))
+)
 truncated = st.tuples(st.integers(0, 10**6), st.integers(1, 60)).map(
-    lambda t: (record_line(t[0])[: t[1]], True))
+    lambda t: (record_line(t[0])[: t[1]], True)
+)
+
+
 def nested_record(depth: int) -> bytes:
     return record_line(1, nested=None).replace(
-        b'"nested": null', b'"nested": ' + b'{"a": ' * depth + b"1" + b"}" * depth)
+        b'"nested": null', b'"nested": ' + b'{"a": ' * depth + b"1" + b"}" * depth
+    )
 
 
 # Depths from 250 up crash the target: see test_deeply_nested_record_is_a_clear_error.
@@ -54,18 +66,23 @@ deep_value = st.integers(20, 240).map(lambda d: (nested_record(d), None))
 # From ~1000 levels msgspec raises RecursionError: see test_deeply_nested_line_is_invalid.
 deep_array = st.integers(50, 900).map(lambda d: (b"[" * d + b"]" * d, True))
 huge = st.integers(10_000, 400_000).map(lambda n: (record_line(2, note="x" * n), False))
-wrong_types = st.sampled_from([
-    (record_line(3, line="three"), True),
-    (record_line(4, profile_id=4), True),
-    (record_line(5, status=["realized"]), True),
-    (json.dumps({"type": "RECORD", "stream": STREAM, "record": []}).encode(), True),
-    (json.dumps({"type": 7, "stream": STREAM}).encode(), True),
-    (json.dumps({"type": "STATE", "value": []}).encode(), None),
-    (b'"just a string"', True),
-    (b"null", True),
-])
-lines = st.lists(st.one_of(valid, junk, truncated, deep_value, deep_array, huge, wrong_types),
-                 min_size=1, max_size=12)
+wrong_types = st.sampled_from(
+    [
+        (record_line(3, line="three"), True),
+        (record_line(4, profile_id=4), True),
+        (record_line(5, status=["realized"]), True),
+        (json.dumps({"type": "RECORD", "stream": STREAM, "record": []}).encode(), True),
+        (json.dumps({"type": 7, "stream": STREAM}).encode(), True),
+        (json.dumps({"type": "STATE", "value": []}).encode(), None),
+        (b'"just a string"', True),
+        (b"null", True),
+    ]
+)
+lines = st.lists(
+    st.one_of(valid, junk, truncated, deep_value, deep_array, huge, wrong_types),
+    min_size=1,
+    max_size=12,
+)
 
 
 def run_in_process(config: dict, data: bytes) -> tuple[dict[str, object], list[logging.LogRecord]]:
@@ -94,10 +111,15 @@ def run_in_process(config: dict, data: bytes) -> tuple[dict[str, object], list[l
 
 
 def fuzz_config(hub: LocalHub, policy: str) -> dict[str, object]:
-    return {"connection_string": hub.connection_string(), "eventhub_name": STREAM,
-            "include_unmapped_attributes": True, "max_latency_ms": 100,
-            "send_timeout_seconds": 2, "retry_backoff_seconds": 0.1,
-            "on_invalid_record": policy}
+    return {
+        "connection_string": hub.connection_string(),
+        "eventhub_name": STREAM,
+        "include_unmapped_attributes": True,
+        "max_latency_ms": 100,
+        "send_timeout_seconds": 2,
+        "retry_backoff_seconds": 0.1,
+        "on_invalid_record": policy,
+    }
 
 
 class _Errors(logging.Handler):
@@ -109,11 +131,15 @@ class _Errors(logging.Handler):
         self.records.append(record)
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(body=lines, policy=st.sampled_from(["fail", "skip"]))
-def test_bad_input_never_hangs_or_crashes(hub: LocalHub, body: list[tuple[bytes, bool | None]],
-                                          policy: str) -> None:
+def test_bad_input_never_hangs_or_crashes(
+    hub: LocalHub, body: list[tuple[bytes, bool | None]], policy: str
+) -> None:
     data = json.dumps(schema_message()).encode() + b"\n" + b"\n".join(b for b, _ in body) + b"\n"
     outcome, records = run_in_process(fuzz_config(hub, policy), data)
     exc = outcome.get("exception")

@@ -21,8 +21,12 @@ def test_hub_killed_and_back_within_the_retry_budget(tmp_path: Path) -> None:
     workload = make_workload(300, state_every=20)
     with hub_process(tmp_path / "data") as hub:
         # Retry budget: 0.5+1+2+3+3+3+3 s (jittered down to half) covers ~10 s.
-        config = target_config(hub.connection_string(), max_retries=7,
-                               retry_backoff_seconds=0.5, retry_backoff_max_seconds=3)
+        config = target_config(
+            hub.connection_string(),
+            max_retries=7,
+            retry_backoff_seconds=0.5,
+            retry_backoff_max_seconds=3,
+        )
         target = TargetProcess(tmp_path, config)
         try:
             target.feed(workload.messages, chunk=10, delay=0.12)
@@ -34,9 +38,15 @@ def test_hub_killed_and_back_within_the_retry_budget(tmp_path: Path) -> None:
             result = target.wait(60)
         finally:
             target.kill()
-        outcome = check_delivery("1 hub SIGKILL, back after 2 s", workload, result,
-                                 hub.connection_string(), tmp_path=tmp_path,
-                                 expect_success=True, max_duplicates=40)
+        outcome = check_delivery(
+            "1 hub SIGKILL, back after 2 s",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+            max_duplicates=40,
+        )
     assert "retry" in result.stderr  # it did notice the outage
     # It kept going through the outage: finished after the hub came back.
     assert result.seconds > 2 and time.monotonic() - killed_at > 2
@@ -46,8 +56,12 @@ def test_hub_killed_and_back_within_the_retry_budget(tmp_path: Path) -> None:
 def test_hub_down_past_the_retry_budget_fails_then_rerun_fills_the_gap(tmp_path: Path) -> None:
     workload = make_workload(300, state_every=20)
     with hub_process(tmp_path / "data") as hub:
-        config = target_config(hub.connection_string(), max_retries=2,
-                               retry_backoff_seconds=0.2, retry_backoff_max_seconds=0.5)
+        config = target_config(
+            hub.connection_string(),
+            max_retries=2,
+            retry_backoff_seconds=0.2,
+            retry_backoff_max_seconds=0.5,
+        )
         target = TargetProcess(tmp_path, config)
         try:
             target.feed(workload.messages, chunk=10, delay=0.12)
@@ -62,8 +76,15 @@ def test_hub_down_past_the_retry_budget_fails_then_rerun_fills_the_gap(tmp_path:
         assert "event hub 'profiles'" in error
         assert result.seconds < 30
         hub.restart()
-        outcome = check_delivery("2 hub down past retry budget, re-run", workload, result,
-                                 hub.connection_string(), tmp_path=tmp_path,
-                                 expect_success=False, rerun_config=config, max_duplicates=40)
+        outcome = check_delivery(
+            "2 hub down past retry budget, re-run",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+            rerun_config=config,
+            max_duplicates=40,
+        )
     assert outcome.covered < workload.last_record_line
     assert outcome.exit_codes[0] != 0 and outcome.exit_codes[-1] == 0

@@ -22,8 +22,7 @@ from tests.reliability.checks import (
 BAD_INDEX = 40  # the 41st record
 
 
-def _assert_everything_before_arrived(events: list, bad_line: int, record_lines: list[int]
-                                      ) -> None:
+def _assert_everything_before_arrived(events: list, bad_line: int, record_lines: list[int]) -> None:
     arrived = {json.loads(e.body)["attributes"]["line"] for e in events}
     lost = [line for line in record_lines if line < bad_line and line not in arrived]
     assert not lost, f"records before the bad line {bad_line} were lost: {lost[:10]}"
@@ -35,8 +34,9 @@ def test_event_larger_than_the_hub_accepts(tmp_path: Path, mode: str) -> None:
     bad_line = workload.record_lines[BAD_INDEX]
     dead = tmp_path / "dead.jsonl"
     with local_hub(max_message_size=4096) as hub:
-        config = target_config(hub.connection_string(), on_invalid_record=mode,
-                               dead_letter_path=str(dead))
+        config = target_config(
+            hub.connection_string(), on_invalid_record=mode, dead_letter_path=str(dead)
+        )
         result = run_target(tmp_path, config, workload.messages)
         where = f"stream '{STREAM}' at input line {bad_line}"
         assert where in result.stderr, result.stderr[-2000:]
@@ -45,9 +45,16 @@ def test_event_larger_than_the_hub_accepts(tmp_path: Path, mode: str) -> None:
         if mode == "fail":
             assert_clear_error(result)
         outcome = check_delivery(
-            f"9 event > max message size ({mode})", workload, result, hub.connection_string(),
-            tmp_path=tmp_path, expect_success=mode != "fail", invalid_lines={bad_line},
-            rerun_config={**config, "on_invalid_record": "skip"}, files=[dead])
+            f"9 event > max message size ({mode})",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=mode != "fail",
+            invalid_lines={bad_line},
+            rerun_config={**config, "on_invalid_record": "skip"},
+            files=[dead],
+        )
     if mode == "fail":
         # Any gap is filled by re-running from the last STATE with on_invalid_record=skip.
         assert outcome.exit_codes[0] == 1
@@ -83,9 +90,15 @@ def test_bad_line_in_the_middle_fails_clearly_and_keeps_what_came_before(
             assert f"profile_id=p{bad_line}" in result.stderr
             assert "line" in result.stderr and "integer" in result.stderr
         outcome = check_delivery(
-            f"9 {kind} at line {bad_line}", workload, result, hub.connection_string(),
-            tmp_path=tmp_path, expect_success=False, invalid_lines={bad_line},
-            rerun_config={**config, "on_invalid_record": "skip"})
+            f"9 {kind} at line {bad_line}",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+            invalid_lines={bad_line},
+            rerun_config={**config, "on_invalid_record": "skip"},
+        )
     # The records read before the bad line were still delivered, with their STATE.
     assert outcome.covered == bad_line - 2  # the last STATE before it (line bad_line - 1)
     _assert_everything_before_arrived(outcome.events, bad_line, workload.record_lines)
@@ -106,9 +119,16 @@ def test_record_before_its_schema_stops_the_run_without_losing_anything(tmp_path
         assert result.returncode != 0
         assert "late_stream" in result.stderr
         assert "before" in result.stderr.lower()
-        check_delivery("9 RECORD before SCHEMA", workload, result, hub.connection_string(),
-                       tmp_path=tmp_path, expect_success=False, allow_traceback=True,
-                       rerun_config=target_config(hub.connection_string()))
+        check_delivery(
+            "9 RECORD before SCHEMA",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+            allow_traceback=True,
+            rerun_config=target_config(hub.connection_string()),
+        )
 
 
 def test_record_before_its_schema_is_one_clear_error_with_the_line(tmp_path: Path) -> None:

@@ -36,9 +36,15 @@ def test_connections_closed_and_links_detached_during_a_run(tmp_path: Path) -> N
             result = target.wait(60)
         finally:
             target.kill()
-        check_delivery("3 connections closed x5, links detached x5", workload, result,
-                       hub.connection_string(), tmp_path=tmp_path, expect_success=True,
-                       max_duplicates=60)
+        check_delivery(
+            "3 connections closed x5, links detached x5",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+            max_duplicates=60,
+        )
     summary = re.search(r"Summary: .* (\d+) retries", result.stderr)
     assert summary and int(summary.group(1)) >= 1, result.stderr[-2000:]
 
@@ -47,15 +53,20 @@ def test_withheld_dispositions_time_out_are_retried_and_hold_back_state(tmp_path
     workload = make_workload(100, state_every=20)
     with local_hub() as hub:
         hub.faults.black_hole(True)
-        config = target_config(hub.connection_string(), send_timeout_seconds=1, max_retries=20,
-                               retry_backoff_seconds=0.1, retry_backoff_max_seconds=0.2)
+        config = target_config(
+            hub.connection_string(),
+            send_timeout_seconds=1,
+            max_retries=20,
+            retry_backoff_seconds=0.1,
+            retry_backoff_max_seconds=0.2,
+        )
         target = TargetProcess(tmp_path, config)
         try:
             target.feed(workload.messages, close=False)
             # Two rounds of timed-out sends on every partition.
-            assert wait_until(lambda: target.stderr.count("retry 2/20") >= 4, 20), (
-                target.stderr[-2000:]
-            )
+            assert wait_until(lambda: target.stderr.count("retry 2/20") >= 4, 20), target.stderr[
+                -2000:
+            ]
             assert target.states() == [], "STATE written while the hub accepted nothing"
             assert hub.event_count("profiles") == 0
             timeouts = [(t, line) for t, line in target.stderr_lines if "timed out" in line]
@@ -65,8 +76,15 @@ def test_withheld_dispositions_time_out_are_retried_and_hold_back_state(tmp_path
             result = target.wait(60)
         finally:
             target.kill()
-        check_delivery("5 dispositions withheld (black hole)", workload, result, hub.connection_string(),
-                       tmp_path=tmp_path, expect_success=True, max_duplicates=100)
+        check_delivery(
+            "5 dispositions withheld (black hole)",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+            max_duplicates=100,
+        )
     # Each retry waited for the send timeout: per partition, consecutive retry warnings are
     # at least ~send_timeout_seconds apart.
     per_partition: dict[str, list[float]] = {}
@@ -93,8 +111,15 @@ def test_tokens_expiring_during_a_long_run_are_refreshed(
         finally:
             target.kill()
         expired = caplog.text.count("expired; detaching link")
-        check_delivery("7 token lifetime 0.5 s", workload, result, hub.connection_string(),
-                       tmp_path=tmp_path, expect_success=True, max_duplicates=60)
+        check_delivery(
+            "7 token lifetime 0.5 s",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+            max_duplicates=60,
+        )
     # The hub really cut links for expired tokens, several times, and the run went on.
     assert expired >= 2, caplog.text[-2000:]
     assert result.returncode == 0

@@ -26,8 +26,9 @@ STREAMS = ("profiles", "vip_profiles", "churn_profiles")
 
 
 @pytest.fixture(scope="module")
-def three_streams(tmp_path_factory: pytest.TempPathFactory
-                  ) -> tuple[Workload, dict[str, list[tuple[str, int, int]]]]:
+def three_streams(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[Workload, dict[str, list[tuple[str, int, int]]]]:
     """One run: 20 profiles, each in all three streams, partition key profile_id. Returns
     the workload and, per profile, (partition, sequence number, input line) of its events."""
     tmp_path = tmp_path_factory.mktemp("three-streams")
@@ -40,8 +41,14 @@ def three_streams(tmp_path_factory: pytest.TempPathFactory
             result = target.wait(60)
         finally:
             target.kill()
-        outcome = check_delivery("10 three streams, per-profile keys", workload, result,
-                                 hub.connection_string(), tmp_path=tmp_path, expect_success=True)
+        outcome = check_delivery(
+            "10 three streams, per-profile keys",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+        )
     by_profile: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
     for event in outcome.events:
         attributes = json.loads(event.body)["attributes"]
@@ -81,8 +88,7 @@ def test_idle_input_longer_than_max_latency(tmp_path: Path) -> None:
     first, rest = workload.messages[:52], workload.messages[52:]  # schema, 50 records, STATE
     assert first[-1]["type"] == "STATE"  # type: ignore[index]
     with local_hub() as hub:
-        target = TargetProcess(tmp_path, target_config(hub.connection_string(),
-                                                       max_latency_ms=300))
+        target = TargetProcess(tmp_path, target_config(hub.connection_string(), max_latency_ms=300))
         try:
             target.feed(first, close=False)
             # Idle for well over max_latency_ms: what waits is sent and its STATE written
@@ -98,5 +104,11 @@ def test_idle_input_longer_than_max_latency(tmp_path: Path) -> None:
             result = target.wait(30)
         finally:
             target.kill()
-        check_delivery("11 idle input > max_latency_ms", workload, result,
-                       hub.connection_string(), tmp_path=tmp_path, expect_success=True)
+        check_delivery(
+            "11 idle input > max_latency_ms",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+        )

@@ -19,8 +19,9 @@ from tests.reliability.checks import (
 )
 
 
-def _sigterm_while_black_holed(tmp_path: Path, hub: LocalHub, config: dict, workload: Workload
-                               ) -> tuple[Result, float]:
+def _sigterm_while_black_holed(
+    tmp_path: Path, hub: LocalHub, config: dict, workload: Workload
+) -> tuple[Result, float]:
     """Feed, let ~60 events be accepted, withhold dispositions, SIGTERM; returns the result
     and the seconds from the signal to the exit."""
     target = TargetProcess(tmp_path, config)
@@ -46,15 +47,26 @@ def test_sigterm_with_sends_in_flight_writes_state_for_accepted_records_only(
     workload = make_workload(300, state_every=10)
     with local_hub() as hub:
         # A small retry budget keeps this test short whatever the shutdown path does.
-        config = target_config(hub.connection_string(), shutdown_timeout_seconds=2,
-                               send_timeout_seconds=1, max_retries=3,
-                               retry_backoff_max_seconds=0.4)
+        config = target_config(
+            hub.connection_string(),
+            shutdown_timeout_seconds=2,
+            send_timeout_seconds=1,
+            max_retries=3,
+            retry_backoff_max_seconds=0.4,
+        )
         result, _ = _sigterm_while_black_holed(tmp_path, hub, config, workload)
         assert "SIGTERM" in result.stderr
         hub.faults.black_hole(False)
-        outcome = check_delivery("8 SIGTERM with sends in flight, re-run", workload, result,
-                                 hub.connection_string(), tmp_path=tmp_path,
-                                 expect_success=False, rerun_config=config, max_duplicates=0)
+        outcome = check_delivery(
+            "8 SIGTERM with sends in flight, re-run",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+            rerun_config=config,
+            max_duplicates=0,
+        )
     assert "not yet accepted" in result.stderr
     assert outcome.covered < workload.last_record_line
 
@@ -62,9 +74,13 @@ def test_sigterm_with_sends_in_flight_writes_state_for_accepted_records_only(
 def test_sigterm_exits_within_the_shutdown_timeout(tmp_path: Path) -> None:
     workload = make_workload(300, state_every=10)
     with local_hub() as hub:
-        config = target_config(hub.connection_string(), shutdown_timeout_seconds=2,
-                               send_timeout_seconds=1, max_retries=8,
-                               retry_backoff_max_seconds=0.5)
+        config = target_config(
+            hub.connection_string(),
+            shutdown_timeout_seconds=2,
+            send_timeout_seconds=1,
+            max_retries=8,
+            retry_backoff_max_seconds=0.5,
+        )
         result, stopped_after = _sigterm_while_black_holed(tmp_path, hub, config, workload)
     assert result.returncode == 1
     # shutdown timeout + one in-flight send timeout + process exit
@@ -83,9 +99,16 @@ def test_sigterm_with_a_healthy_hub_finishes_what_was_read_and_exits_0(tmp_path:
             result = target.wait(30)
         finally:
             target.kill()
-        outcome = check_delivery("8 SIGTERM, healthy hub, re-run", workload, result,
-                                 hub.connection_string(), tmp_path=tmp_path,
-                                 expect_success=False, stopped_early=True, rerun_config=config)
+        outcome = check_delivery(
+            "8 SIGTERM, healthy hub, re-run",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+            stopped_early=True,
+            rerun_config=config,
+        )
     assert outcome.exit_codes[0] == 0
     # Everything the STATE covers arrived, and nothing read after it was silently dropped:
     # the re-run starts right after the last STATE.
@@ -105,6 +128,12 @@ def test_sigkill_of_the_target_loses_nothing_covered_by_state(tmp_path: Path) ->
         finally:
             target.kill()
         assert result.returncode == -signal.SIGKILL
-        check_delivery("8 SIGKILL of the target, re-run", workload, result,
-                       hub.connection_string(), tmp_path=tmp_path, expect_success=False,
-                       rerun_config=config)
+        check_delivery(
+            "8 SIGKILL of the target, re-run",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=False,
+            rerun_config=config,
+        )

@@ -41,9 +41,15 @@ def test_sustained_throttling_backs_off_and_finishes(tmp_path: Path) -> None:
             busy_for = time.monotonic() - busy_since
         finally:
             target.kill()
-        check_delivery("4 server-busy 10 s, then 2 TU", workload, result,
-                       hub.connection_string(), tmp_path=tmp_path, expect_success=True,
-                       max_duplicates=0)
+        check_delivery(
+            "4 server-busy 10 s, then 2 TU",
+            workload,
+            result,
+            hub.connection_string(),
+            tmp_path=tmp_path,
+            expect_success=True,
+            max_duplicates=0,
+        )
     assert busy_for >= BUSY_SECONDS  # it did not give up while throttled
 
     retries: dict[str, list[tuple[float, float]]] = {}

@@ -32,7 +32,9 @@ def test_nothing_early_when_it_cannot_be_trusted(tmp_path: Path) -> None:
     assert early_config(["--config", "ENV"]) is None  # settings from the environment
     assert early_config(["--config", str(tmp_path / "missing.json")]) is None
     assert early_config(["--config", write(tmp_path, "list.json", [1])]) is None  # type: ignore[arg-type]
-    assert early_config(["--config", write(tmp_path, "bad.json", {})]) is None  # no key: nothing to do
+    assert (
+        early_config(["--config", write(tmp_path, "bad.json", {})]) is None
+    )  # no key: nothing to do
     entra = write(tmp_path, "entra.json", {**keyed, "use_entra_id": True})
     assert early_config(["--config", entra]) is None  # a credential object: not early
     one_process = write(tmp_path, "one.json", {**keyed, "sender_process": False})

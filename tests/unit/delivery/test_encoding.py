@@ -8,7 +8,7 @@ from azure.eventhub._transport._pyamqp_transport import PyamqpTransport
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from target_azure_eventhubs.encoding import (
+from target_azure_eventhubs.delivery.encoding import (
     CONTENT_TYPE,
     empty_batch_size,
     encode_event_message,
@@ -20,7 +20,9 @@ from target_azure_eventhubs.encoding import (
 
 texts = st.text(max_size=300)
 # Large bodies by repetition: generating 64 KiB of random bytes would dominate the run time.
-large_bodies = st.builds(lambda chunk, times: chunk * times, st.binary(min_size=1, max_size=64), st.integers(1100, 1300))
+large_bodies = st.builds(
+    lambda chunk, times: chunk * times, st.binary(min_size=1, max_size=64), st.integers(1100, 1300)
+)
 bodies = st.one_of(st.binary(max_size=600), large_bodies)
 property_maps = st.dictionaries(st.text(min_size=1, max_size=40), texts, max_size=6)
 
@@ -42,7 +44,9 @@ def sdk_encoding(event: EventData) -> bytes:
 
 @settings(max_examples=300, deadline=None)
 @given(body=bodies, message_id=st.text(min_size=1, max_size=300), properties=property_maps)
-def test_event_encoding_equals_the_sdks(body: bytes, message_id: str, properties: dict[str, str]) -> None:
+def test_event_encoding_equals_the_sdks(
+    body: bytes, message_id: str, properties: dict[str, str]
+) -> None:
     assert encode_event_message(body, message_id, properties) == sdk_encoding(
         sdk_event(body, message_id, properties)
     )
@@ -61,7 +65,9 @@ def test_computed_message_size_equals_the_encoded_length(
 def test_a_typical_event() -> None:
     body = b'{"segmentMembership":{"ups":{"s":{"status":"realized"}}}}'
     props = {"stream": "memberships", "segment_ids": "s"}
-    assert encode_event_message(body, "0" * 32, props) == sdk_encoding(sdk_event(body, "0" * 32, props))
+    assert encode_event_message(body, "0" * 32, props) == sdk_encoding(
+        sdk_event(body, "0" * 32, props)
+    )
 
 
 @settings(max_examples=50, deadline=None)
@@ -77,7 +83,9 @@ def test_filled_batch_equals_a_batch_built_with_add(events: list, limit: int) ->
         except ValueError:
             break
     ours = EventDataBatch(max_size_in_bytes=limit, partition_id="1")
-    encoded = [encode_event_message(body, f"id-{n}", props) for n, (body, props) in enumerate(events)]
+    encoded = [
+        encode_event_message(body, f"id-{n}", props) for n, (body, props) in enumerate(events)
+    ]
     added = fill_batch(ours, encoded)
     assert added == len(by_sdk)
     assert ours._size == by_sdk._size

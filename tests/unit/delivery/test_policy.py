@@ -11,15 +11,14 @@ from azure.eventhub.exceptions import (
     OperationTimeoutError,
 )
 
-from target_azure_eventhubs.connection import connection_from_config
-from target_azure_eventhubs.delivery import (
+from target_azure_eventhubs.delivery.connection import connection_from_config
+from target_azure_eventhubs.delivery.encoding import Outbound, event_fits
+from target_azure_eventhubs.delivery.policy import (
     SERVER_BUSY_MIN_WAIT,
     DeliveryOptions,
-    Outbound,
     backoff_delay,
     classify,
     describe_failure,
-    event_fits,
 )
 
 SPEC = connection_from_config(
@@ -39,10 +38,16 @@ def _with_condition(exc_type: type[Exception], condition: str, text: str = "fail
         (AuthenticationError("CBS put-token failed 401"), "fatal"),
         (_with_condition(ConnectError, "not-found"), "fatal"),
         (_with_condition(ConnectError, "unauthorized-access"), "fatal"),
-        (_with_condition(ConnectionLostError, "unauthorized-access", "The token has expired."), "transient"),
+        (
+            _with_condition(ConnectionLostError, "unauthorized-access", "The token has expired."),
+            "transient",
+        ),
         (_with_condition(EventDataSendError, "link:message-size-exceeded"), "fatal"),
         (_with_condition(EventDataSendError, "server-busy"), "throttled"),
-        (EventDataSendError("rejected: com.microsoft:server-busy, please wait 4 seconds"), "throttled"),
+        (
+            EventDataSendError("rejected: com.microsoft:server-busy, please wait 4 seconds"),
+            "throttled",
+        ),
         (ConnectionLostError("connection closed"), "transient"),
         (OperationTimeoutError("send timed out"), "transient"),
         (ConnectError("connection refused"), "transient"),
@@ -82,7 +87,7 @@ def test_failure_descriptions_name_the_hub_and_key_name_but_not_the_key() -> Non
 def test_event_fits_is_exact_at_the_limit() -> None:
     from azure.eventhub import EventDataBatch
 
-    from target_azure_eventhubs.encoding import encode_message
+    from target_azure_eventhubs.delivery.encoding import encode_message
 
     out = Outbound(b"x" * 1000, {"stream": "s"})
     exact = EventDataBatch()._size + len(encode_message(out.body, out.properties)) + 8  # vbin32

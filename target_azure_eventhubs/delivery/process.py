@@ -3,12 +3,12 @@
 Python threads share one interpreter lock: the SDK's senders and the record pipeline slow
 each other down (measured: ~25k records/s processing alone, ~9k/s with in-process
 senders). `DeliveryProcess` offers the `Delivery` interface but runs the real `Delivery` in
-a child process (`python -m target_azure_eventhubs.delivery_process`, which imports only
-what sending needs, started by `sender_launch`); events cross a socket pair.
+a child process (`python -m target_azure_eventhubs.delivery.process`, which imports only
+what sending needs, started by `launcher`); events cross a socket pair.
 
 Protocol (pickled tuples on one duplex connection):
 - parent -> child: optionally ("preconnect", config) from the command line (see
-  `sender_launch`), then ("init", config, options, logger name, level), ("open", hub),
+  `launcher`), then ("init", config, options, logger name, level), ("open", hub),
   ("submit", hub, items), ("checkpoint", state), ("flush", timeout), ("pending",),
   ("close", timeout)
 - child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
@@ -34,15 +34,15 @@ from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from target_azure_eventhubs import sender_launch
-from target_azure_eventhubs.connection import ConnectionSpec, connection_from_config
-from target_azure_eventhubs.delivery import (
-    Delivery,
+from target_azure_eventhubs.delivery import launcher
+from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
+from target_azure_eventhubs.delivery.encoding import Outbound
+from target_azure_eventhubs.delivery.policy import (
     DeliveryOptions,
     DeliveryStats,
-    Outbound,
     options_from_config,
 )
+from target_azure_eventhubs.delivery.sender import Delivery
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.1
@@ -78,10 +78,10 @@ class DeliveryProcess:
         self._used: set[str] = set()  # hubs the target sends to (see connect_early)
         self._closed = False
         self._disconnected = False
-        self._process, self._conn = sender_launch.take()
+        self._process, self._conn = launcher.take()
         # The child ignores SIGTERM: make sure it cannot outlive an embedding program that
         # never called close().
-        self._finalizer = weakref.finalize(self, sender_launch.kill, self._process)
+        self._finalizer = weakref.finalize(self, launcher.kill, self._process)
         self._post(("init", dict(config), options, logger.name, logger.getEffectiveLevel()))
         for target, name in ((self._listen, "delivery-listener"), (self._write, "delivery-writer")):
             threading.Thread(target=target, name=name, daemon=True).start()

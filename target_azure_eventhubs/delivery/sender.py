@@ -9,8 +9,8 @@ Design, so that correctness does not depend on the callers' threads:
   smallest sequence number still queued anywhere is therefore the acknowledgement
   watermark; a STATE registered by `checkpoint()` is written once the watermark passes the
   events submitted before it.
-- The SDK's own retries are switched off (`retry_total=0`): its throttling retry has no
-  backoff and its timeout doubles, so this module owns the whole retry budget.
+- The SDK's own retries are switched off (`retry_total=0`); `policy` decides what is retried
+  and how long to wait.
 """
 
 from __future__ import annotations
@@ -18,156 +18,29 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
-import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from azure.eventhub import EventDataBatch, EventHubProducerClient
-from azure.eventhub.exceptions import (
-    AuthenticationError,
-    EventHubError,
-)
 
-from target_azure_eventhubs.connection import ConnectionSpec
-from target_azure_eventhubs.encoding import (
-    empty_batch_size,
-    encode_message,
-    fill_batch,
-    message_section_size,
-    message_size,
-    section_size,
+from target_azure_eventhubs.delivery.connection import ConnectionSpec
+from target_azure_eventhubs.delivery.encoding import Outbound, fill_batch
+from target_azure_eventhubs.delivery.partitioning import partitions_for_keys
+from target_azure_eventhubs.delivery.policy import (
+    DeliveryOptions,
+    DeliveryStats,
+    backoff_delay,
+    classify,
+    describe_failure,
+    first_line,
 )
 from target_azure_eventhubs.errors import DeliveryError
-from target_azure_eventhubs.partitioning import partitions_for_keys
 
-SERVER_BUSY_MIN_WAIT = 4.0  # the service asks publishers to wait 4 s when throttled
 _POLL = 0.05  # how often waiting threads re-check for stop and failure
-_FATAL_CONDITIONS = {
-    "not-found": "the event hub or partition does not exist",
-    "unauthorized-access": "the credentials lack the Send right on this event hub",
-    "link:message-size-exceeded": "an event or batch is larger than the hub accepts",
-    "message-size-exceeded": "an event or batch is larger than the hub accepts",
-}
-
-
-@dataclass(slots=True)
-class Outbound:
-    """One event: its JSON body and application properties until `encode` (see `encoding`)
-    turns them into the AMQP message, which waits in its queue for acceptance."""
-
-    body: bytes
-    properties: dict[str, str]
-    encoded: bytes = b""
-    size: int = 0  # what the encoded message adds to a batch
-    seq: int = 0
-
-    def encode(self) -> None:
-        self.encoded = encode_message(self.body, self.properties)
-        self.size = section_size(self.encoded)
-        self.body = b""  # the message holds it now
-
-    def predicted_size(self) -> int:
-        """`size` before encoding: lets the target refuse an event too large for the hub."""
-        return message_section_size(message_size(len(self.body), self.properties))
-
-
-@dataclass(frozen=True)
-class DeliveryOptions:
-    max_retries: int = 8
-    retry_backoff_seconds: float = 1.0
-    retry_backoff_max_seconds: float = 30.0
-    send_timeout_seconds: float = 30.0
-    max_batch_size_bytes: int | None = None
-    max_buffered_bytes: int = 64 * 1024 * 1024
-    max_parallel_sends: int = 4
-    round_robin: bool = False
-
-
-def options_from_config(config: Mapping[str, Any]) -> DeliveryOptions:
-    """The delivery settings of a target configuration (see the target's settings)."""
-    return DeliveryOptions(
-        max_retries=int(config.get("max_retries", 8)),
-        retry_backoff_seconds=float(config.get("retry_backoff_seconds", 1.0)),
-        retry_backoff_max_seconds=float(config.get("retry_backoff_max_seconds", 30.0)),
-        send_timeout_seconds=float(config.get("send_timeout_seconds", 30.0)),
-        max_batch_size_bytes=config.get("max_batch_size_bytes"),
-        max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
-        max_parallel_sends=int(config.get("max_parallel_sends", 4)),
-        round_robin=config.get("partitioning") == "round_robin",
-    )
-
-
-@dataclass
-class DeliveryStats:
-    events_sent: int = 0
-    batches_sent: int = 0
-    retries: int = 0
-    throttled: int = 0
-    per_partition: dict[str, int] = field(default_factory=dict)
-
-    def count_batch(self, label: str, events: int) -> None:
-        self.events_sent += events
-        self.batches_sent += 1
-        self.per_partition[label] = self.per_partition.get(label, 0) + events
-
-
-def _condition_of(exc: BaseException) -> str:
-    error = getattr(exc, "error", None)
-    if error:
-        return str(error).lower()
-    text = str(exc).lower()
-    for condition in (*_FATAL_CONDITIONS, "server-busy"):
-        if condition in text:
-            return condition
-    return ""
-
-
-def classify(exc: BaseException) -> str:
-    """'fatal', 'throttled' or 'transient' for an exception raised by a send."""
-    if isinstance(exc, AuthenticationError):
-        return "fatal"
-    condition = _condition_of(exc)
-    if condition == "unauthorized-access" and "expired" in str(exc).lower():
-        return "transient"  # a new connection puts a fresh token
-    if condition in _FATAL_CONDITIONS:
-        return "fatal"
-    if "server-busy" in condition:
-        return "throttled"
-    if isinstance(exc, EventHubError | OSError | TimeoutError):
-        return "transient"
-    return "fatal"
-
-
-def describe_failure(exc: BaseException, spec: ConnectionSpec, hub: str) -> str:
-    """A secret-free sentence saying what went wrong and where."""
-    where = spec.describe(hub)
-    if isinstance(exc, AuthenticationError):
-        return f"Event Hubs refused the credentials for {where}: the key or token was rejected"
-    condition = _condition_of(exc)
-    if reason := _FATAL_CONDITIONS.get(condition):
-        return f"Cannot send to {where}: {reason} ({first_line(exc)})"
-    return f"Cannot send to {where}: {type(exc).__name__}: {first_line(exc)}"
-
-
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
-
-
-def backoff_delay(attempt: int, kind: str, options: DeliveryOptions) -> float:
-    """Exponential backoff with full jitter; throttling always waits at least 4 s."""
-    ceiling = min(
-        options.retry_backoff_max_seconds, options.retry_backoff_seconds * 2 ** (attempt - 1)
-    )
-    delay = random.uniform(ceiling / 2, ceiling)
-    if kind == "throttled":
-        delay = max(delay, SERVER_BUSY_MIN_WAIT)
-    return delay
 
 
 class _Queue:
@@ -571,11 +444,3 @@ class _Sender:
             with contextlib.suppress(Exception):  # the old connection is already broken
                 self.client.close()
         self.client = self.hub._new_client()
-
-
-def event_fits(out: Outbound, max_bytes: int) -> bool:
-    """Whether the event alone fits in an empty batch of `max_bytes`."""
-    return _EMPTY_BATCH + out.predicted_size() <= max_bytes
-
-
-_EMPTY_BATCH = empty_batch_size()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 from azure.eventhub import EventDataBatch
@@ -177,3 +178,32 @@ def fill_batch(batch: EventDataBatch, encoded: Sequence[bytes]) -> int:
     batch._size = size
     batch._count += added
     return added
+
+
+@dataclass(slots=True)
+class Outbound:
+    """One event: its JSON body and application properties until `encode` turns them into
+    the AMQP message, which waits in its queue for acceptance."""
+
+    body: bytes
+    properties: dict[str, str]
+    encoded: bytes = b""
+    size: int = 0  # what the encoded message adds to a batch
+    seq: int = 0
+
+    def encode(self) -> None:
+        self.encoded = encode_message(self.body, self.properties)
+        self.size = section_size(self.encoded)
+        self.body = b""  # the message holds it now
+
+    def predicted_size(self) -> int:
+        """`size` before encoding: lets the target refuse an event too large for the hub."""
+        return message_section_size(message_size(len(self.body), self.properties))
+
+
+def event_fits(out: Outbound, max_bytes: int) -> bool:
+    """Whether the event alone fits in an empty batch of `max_bytes`."""
+    return _EMPTY_BATCH + out.predicted_size() <= max_bytes
+
+
+_EMPTY_BATCH = empty_batch_size()

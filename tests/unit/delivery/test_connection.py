@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from azure.core.credentials import AccessToken
 
-from target_azure_eventhubs.connection import (
+from target_azure_eventhubs.delivery.connection import (
     connection_from_config,
     is_loopback,
     namespace_host,
@@ -54,7 +54,12 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 def test_sas_key_way() -> None:
     spec = connection_from_config(
-        {"namespace": "contoso", "eventhub_name": "profiles", "sas_key_name": "send", "sas_key": KEY}
+        {
+            "namespace": "contoso",
+            "eventhub_name": "profiles",
+            "sas_key_name": "send",
+            "sas_key": KEY,
+        }
     )
     assert spec.method == "sas_key"
     assert spec.host == "contoso.servicebus.windows.net"
@@ -139,7 +144,12 @@ def test_eventhub_name_required() -> None:
 def test_entra_id_with_given_credential() -> None:
     credential = FakeCredential()
     spec = connection_from_config(
-        {"use_entra_id": True, "namespace": "contoso", "eventhub_name": "h", "_credential": credential}
+        {
+            "use_entra_id": True,
+            "namespace": "contoso",
+            "eventhub_name": "h",
+            "_credential": credential,
+        }
     )
     assert spec.method == "entra_id"
     assert spec.credential is credential
@@ -149,7 +159,13 @@ def test_entra_id_with_given_credential() -> None:
 def test_entra_id_service_principal_needs_all_three() -> None:
     with pytest.raises(ConfigurationError, match="missing: client_secret"):
         connection_from_config(
-            {"use_entra_id": True, "namespace": "c", "eventhub_name": "h", "tenant_id": "t", "client_id": "c"}
+            {
+                "use_entra_id": True,
+                "namespace": "c",
+                "eventhub_name": "h",
+                "tenant_id": "t",
+                "client_id": "c",
+            }
         )
 
 

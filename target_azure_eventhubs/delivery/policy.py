@@ -1,0 +1,118 @@
+"""What to do when a send fails, and the options and counters of delivery.
+
+The SDK's own retries are switched off (`retry_total=0`): its throttling retry has no
+backoff and its timeout doubles, so delivery owns the whole retry budget, decided here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from azure.eventhub.exceptions import AuthenticationError, EventHubError
+
+from target_azure_eventhubs.delivery.connection import ConnectionSpec
+
+SERVER_BUSY_MIN_WAIT = 4.0  # the service asks publishers to wait 4 s when throttled
+_FATAL_CONDITIONS = {
+    "not-found": "the event hub or partition does not exist",
+    "unauthorized-access": "the credentials lack the Send right on this event hub",
+    "link:message-size-exceeded": "an event or batch is larger than the hub accepts",
+    "message-size-exceeded": "an event or batch is larger than the hub accepts",
+}
+
+
+@dataclass(frozen=True)
+class DeliveryOptions:
+    max_retries: int = 8
+    retry_backoff_seconds: float = 1.0
+    retry_backoff_max_seconds: float = 30.0
+    send_timeout_seconds: float = 30.0
+    max_batch_size_bytes: int | None = None
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    max_parallel_sends: int = 4
+    round_robin: bool = False
+
+
+def options_from_config(config: Mapping[str, Any]) -> DeliveryOptions:
+    """The delivery settings of a target configuration (see the target's settings)."""
+    return DeliveryOptions(
+        max_retries=int(config.get("max_retries", 8)),
+        retry_backoff_seconds=float(config.get("retry_backoff_seconds", 1.0)),
+        retry_backoff_max_seconds=float(config.get("retry_backoff_max_seconds", 30.0)),
+        send_timeout_seconds=float(config.get("send_timeout_seconds", 30.0)),
+        max_batch_size_bytes=config.get("max_batch_size_bytes"),
+        max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
+        max_parallel_sends=int(config.get("max_parallel_sends", 4)),
+        round_robin=config.get("partitioning") == "round_robin",
+    )
+
+
+@dataclass
+class DeliveryStats:
+    events_sent: int = 0
+    batches_sent: int = 0
+    retries: int = 0
+    throttled: int = 0
+    per_partition: dict[str, int] = field(default_factory=dict)
+
+    def count_batch(self, label: str, events: int) -> None:
+        self.events_sent += events
+        self.batches_sent += 1
+        self.per_partition[label] = self.per_partition.get(label, 0) + events
+
+
+def _condition_of(exc: BaseException) -> str:
+    error = getattr(exc, "error", None)
+    if error:
+        return str(error).lower()
+    text = str(exc).lower()
+    for condition in (*_FATAL_CONDITIONS, "server-busy"):
+        if condition in text:
+            return condition
+    return ""
+
+
+def classify(exc: BaseException) -> str:
+    """'fatal', 'throttled' or 'transient' for an exception raised by a send."""
+    if isinstance(exc, AuthenticationError):
+        return "fatal"
+    condition = _condition_of(exc)
+    if condition == "unauthorized-access" and "expired" in str(exc).lower():
+        return "transient"  # a new connection puts a fresh token
+    if condition in _FATAL_CONDITIONS:
+        return "fatal"
+    if "server-busy" in condition:
+        return "throttled"
+    if isinstance(exc, EventHubError | OSError | TimeoutError):
+        return "transient"
+    return "fatal"
+
+
+def describe_failure(exc: BaseException, spec: ConnectionSpec, hub: str) -> str:
+    """A secret-free sentence saying what went wrong and where."""
+    where = spec.describe(hub)
+    if isinstance(exc, AuthenticationError):
+        return f"Event Hubs refused the credentials for {where}: the key or token was rejected"
+    condition = _condition_of(exc)
+    if reason := _FATAL_CONDITIONS.get(condition):
+        return f"Cannot send to {where}: {reason} ({first_line(exc)})"
+    return f"Cannot send to {where}: {type(exc).__name__}: {first_line(exc)}"
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__
+
+
+def backoff_delay(attempt: int, kind: str, options: DeliveryOptions) -> float:
+    """Exponential backoff with full jitter; throttling always waits at least 4 s."""
+    ceiling = min(
+        options.retry_backoff_max_seconds, options.retry_backoff_seconds * 2 ** (attempt - 1)
+    )
+    delay = random.uniform(ceiling / 2, ceiling)
+    if kind == "throttled":
+        delay = max(delay, SERVER_BUSY_MIN_WAIT)
+    return delay

@@ -1,0 +1,24 @@
+"""Why a record cannot become an event: a reason safe to show (no personal data)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class InvalidRecordError(ValueError):
+    """A record that cannot become an event.
+
+    `.reason` is a short human sentence; it never includes raw identity values.
+    """
+
+    reason: str
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def quote(value: Any) -> str:
+    """Quote a (non-identity) value for an error reason, truncated."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
