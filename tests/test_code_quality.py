@@ -1,0 +1,27 @@
+"""The code's own checks, run with the suite so that CI fails on them: ruff's lint rules,
+ruff's formatting, and mypy over the package."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHECKS = {
+    "ruff check": [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
+    "ruff format --check": [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."],
+    "mypy": [sys.executable, "-m", "mypy", "target_azure_eventhubs"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CHECKS))
+def test_tool_is_clean(name: str) -> None:
+    done = subprocess.run(
+        CHECKS[name], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False
+    )
+    report = (done.stdout + done.stderr)[-6000:]
+    assert done.returncode == 0, f"{name} failed:\n{report}"
