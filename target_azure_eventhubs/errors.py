@@ -25,3 +25,11 @@ class InvalidRecordFailure(TargetError):
     #: True when found while encoding a batch: a STATE read later may already cover the
     #: record, so no further STATE may be written.
     during_drain: bool = False
+
+
+class ChangeStoreError(TargetError):
+    """The change store cannot be opened, read or written; names the store, never its password."""
+
+
+class SnapshotGuardError(TargetError):
+    """A complete snapshot would exit more memberships than `max_exit_fraction` allows."""

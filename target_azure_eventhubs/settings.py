@@ -9,6 +9,9 @@ from typing import Any
 
 from singer_sdk import typing as th
 
+from target_azure_eventhubs.changes.store import DEFAULT_STORE
+from target_azure_eventhubs.changes.tracker import SNAPSHOT_ENDS
+from target_azure_eventhubs.changes.tracker import Options as ChangeOptions
 from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
 from target_azure_eventhubs.delivery.policy import DeliveryOptions, options_from_config
 from target_azure_eventhubs.errors import ConfigurationError, InputError
@@ -256,8 +259,55 @@ DELIVERY_SETTINGS = th.PropertiesList(
     ),
 )
 
+CHANGE_SETTINGS = th.PropertiesList(
+    th.Property(
+        "change_tracking",
+        th.BooleanType(),
+        default=False,
+        description="Keep what was last delivered per profile (per stream) and send only "
+        "changes: new memberships as `realized`, those still there as `existing`, ended ones "
+        "as `exited`; unchanged profiles are not sent. Statuses become optional in the input.",
+    ),
+    th.Property(
+        "change_store",
+        th.StringType(),
+        default=DEFAULT_STORE,
+        secret=True,
+        description="Where change tracking keeps its state: `sqlite:///PATH` (relative to the "
+        "working directory; `sqlite:////abs/path` for an absolute one) or "
+        "`postgresql://user:password@host:port/db` for runners without a lasting disk, or "
+        "several runners at once.",
+    ),
+    th.Property(
+        "snapshot_end",
+        th.StringType(allowed_values=list(SNAPSHOT_ENDS)),
+        default="none",
+        description="When memberships missing from the input exit: `none` (incremental "
+        "input, only explicit `exited` statuses end memberships), `end_of_input` (each run's "
+        "input is the complete current membership of its streams), `activate_version` (a "
+        "stream's snapshot is complete at an ACTIVATE_VERSION for a version already received, "
+        "as classic taps send after a full-table sync).",
+    ),
+    th.Property(
+        "max_exit_fraction",
+        th.NumberType(),
+        default=0.5,
+        description="A complete snapshot that would exit more than this fraction of a "
+        "stream's delivered memberships exits none and fails the run (a truncated input looks "
+        "complete). 1 allows any.",
+    ),
+    th.Property(
+        "change_tracking_baseline",
+        th.BooleanType(),
+        default=False,
+        description="Record the input in the change store without sending anything: how a "
+        "team adopts the target for audiences its consumers already know. Turn it off after "
+        "that run.",
+    ),
+)
+
 CONFIG_JSONSCHEMA = th.PropertiesList(
-    *CONNECTION_SETTINGS, *CONTENT_SETTINGS, *DELIVERY_SETTINGS
+    *CONNECTION_SETTINGS, *CONTENT_SETTINGS, *DELIVERY_SETTINGS, *CHANGE_SETTINGS
 ).to_dict()
 
 
@@ -276,6 +326,9 @@ class TargetSettings:
     shutdown_timeout: float
     on_invalid_record: str
     dead_letter_path: str | None
+    change_tracking: bool
+    change_store: str
+    changes: ChangeOptions
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
@@ -297,6 +350,9 @@ class TargetSettings:
             shutdown_timeout=float(config.get("shutdown_timeout_seconds", 30.0)),
             on_invalid_record=str(config.get("on_invalid_record") or "fail"),
             dead_letter_path=config.get("dead_letter_path"),
+            change_tracking=bool(config.get("change_tracking", False)),
+            change_store=str(config.get("change_store") or DEFAULT_STORE),
+            changes=_change_options(config),
         )
 
     @property
@@ -312,3 +368,25 @@ class TargetSettings:
                 "eventhub_name"
             )
         return str(hub)
+
+
+def _change_options(config: Mapping[str, Any]) -> ChangeOptions:
+    snapshot_end = str(config.get("snapshot_end") or "none")
+    if snapshot_end not in SNAPSHOT_ENDS:
+        raise ConfigurationError(
+            f"snapshot_end must be one of {', '.join(SNAPSHOT_ENDS)}, not {snapshot_end!r}"
+        )
+    fraction = float(config.get("max_exit_fraction", 0.5))
+    if not fraction >= 0:
+        raise ConfigurationError(f"max_exit_fraction must be 0 or more, not {fraction:g}")
+    tracking = bool(config.get("change_tracking", False))
+    for name in ("change_tracking_baseline",):
+        if config.get(name) and not tracking:
+            raise ConfigurationError(f"{name} needs change_tracking: true")
+    if snapshot_end != "none" and not tracking:
+        raise ConfigurationError("snapshot_end needs change_tracking: true")
+    return ChangeOptions(
+        snapshot_end=snapshot_end,
+        baseline=bool(config.get("change_tracking_baseline", False)),
+        max_exit_fraction=fraction,
+    )

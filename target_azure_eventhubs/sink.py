@@ -15,6 +15,7 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
+from target_azure_eventhubs.changes.tracker import Change, ChangeTracker, Refused
 from target_azure_eventhubs.delivery.encoding import Outbound, message_size
 from target_azure_eventhubs.errors import InvalidRecordFailure
 from target_azure_eventhubs.events import (
@@ -78,6 +79,7 @@ class Drained(t.NamedTuple):
     sink: EventHubSink
     line: int
     key: str
+    change: Change | None = None  # with change tracking: committed once the event is accepted
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class SinkServices:
     enqueue: t.Callable[[list[Drained]], None]  # drained events, sent in input order
     invalid: InvalidRecords  # `on_invalid_record`
     current_line: t.Callable[[], int]
+    tracker: ChangeTracker | None = None  # with change_tracking
 
 
 class EventHubSink(BatchSink):
@@ -193,21 +196,43 @@ class EventHubSink(BatchSink):
         """Build the held events and hand them to the target, which sends them in input order."""
         items = self._ungrouped or list(self._pending.items())
         self._pending, self._ungrouped = {}, []
+        profiles = [(key, held.profile) for key, held in items]
+        tracker = self.services.tracker
+        decided = tracker.decide(self.stream_name, profiles) if tracker else [None] * len(items)
         ready: list[Drained] = []
         rejected: list[tuple[str, int, str]] = []
-        for key, held in items:
+        for (key, held), result in zip(items, decided, strict=True):
+            profile, change = held.profile, None
+            if isinstance(result, Refused):
+                rejected.append((key, held.line, result.reason))
+                continue
+            if result is not None:
+                decision, change = result
+                profile = ProfileEvent(profile.identities, profile.attributes, decision.memberships)
+            elif tracker is not None:
+                continue  # unchanged: consumers know it already
             try:
-                out = self._outbound(held.profile)
+                out = self._outbound(profile)
             except TypeError as exc:  # orjson: nesting beyond its limit, and the like
                 rejected.append((key, held.line, f"its event cannot be encoded as JSON: {exc}"))
                 continue
-            partition_key = None if self.round_robin else key
-            ready.append(
-                Drained(held.order, self.eventhub, partition_key, out, self, held.line, key)
-            )
+            ready.append(self._drained(held.order, key, out, held.line, change))
         self.services.enqueue(ready)
         for key, line, reason in rejected:
             self._reject(key, line, reason)
+
+    def exit_events(self, exits: list[tuple[str, ProfileEvent, Change]]) -> list[Drained]:
+        """The events of memberships a completed snapshot lacks (no input line names them)."""
+        return [
+            self._drained(self.services.next_order(), key, self._outbound(profile), 0, change)
+            for key, profile, change in exits
+        ]
+
+    def _drained(
+        self, order: int, key: str, out: Outbound, line: int, change: Change | None
+    ) -> Drained:
+        partition_key = None if self.round_robin else key
+        return Drained(order, self.eventhub, partition_key, out, self, line, key, change)
 
     def refuse_oversized(self, event: Drained, max_event_bytes: int) -> None:
         """Apply `on_invalid_record` to an event larger than the hub accepts."""

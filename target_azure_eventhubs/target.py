@@ -3,12 +3,10 @@ after Event Hubs accepted what it covers, and owns shutdown on signals and error
 
 from __future__ import annotations
 
-import bisect
 import copy
 import functools
 import itertools
 import logging
-import operator
 import os
 import signal
 import sys
@@ -18,28 +16,31 @@ from types import FrameType
 
 import orjson
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
+from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_azure_eventhubs import runtime
-from target_azure_eventhubs.delivery.encoding import event_fits
+from target_azure_eventhubs.changes import open_store
+from target_azure_eventhubs.changes.tracker import ChangeTracker
+from target_azure_eventhubs.checkpoints import Checkpoints
 from target_azure_eventhubs.delivery.process import DeliveryProcess
 from target_azure_eventhubs.delivery.sender import Delivery
 from target_azure_eventhubs.errors import (
+    ChangeStoreError,
+    ConfigurationError,
     InputError,
     InvalidRecordFailure,
     TargetError,
 )
 from target_azure_eventhubs.invalid_records import InvalidRecords
+from target_azure_eventhubs.outgoing import Outgoing
 from target_azure_eventhubs.reader import InvalidLine, TickingReader
+from target_azure_eventhubs.report import log_summary
 from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
 from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected, SinkServices
-
-_MAX_DEFERRED_EVENTS = 20_000  # see _defer_sending
-_first = operator.itemgetter(0)
-_second = operator.itemgetter(1)
 
 
 class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
@@ -57,6 +58,10 @@ class TargetAzureEventHubs(Target):
     config_jsonschema = CONFIG_JSONSCHEMA
     default_sink_class = EventHubSink
     message_reader_class = TickingReader
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        *Target.capabilities,
+        PluginCapabilities.ACTIVATE_VERSION,
+    ]
 
     def __init__(self, **kwargs: t.Any) -> None:
         super().__init__(**kwargs)
@@ -67,6 +72,8 @@ class TargetAzureEventHubs(Target):
         self.invalid = InvalidRecords(
             settings.on_invalid_record, settings.dead_letter_path, self.logger
         )
+        self.tracker = self._open_change_tracking()
+        self.checkpoints = Checkpoints(self._emit_state, self.tracker)
         self.delivery: Delivery | DeliveryProcess
         use_process = settings.sender_process
         if use_process and os.name != "posix":  # the child gets its socket via pass_fds
@@ -76,7 +83,7 @@ class TargetAzureEventHubs(Target):
             self.delivery = DeliveryProcess(
                 self.config,
                 settings.delivery,
-                self._emit_state,
+                self.checkpoints.release,
                 self.logger,
                 lambda: self._terminating,
             )
@@ -84,8 +91,9 @@ class TargetAzureEventHubs(Target):
                 self.delivery.connect_early(self.connection.default_eventhub)
         else:
             self.delivery = Delivery(
-                self.connection, settings.delivery, self._emit_state, self.logger
+                self.connection, settings.delivery, self.checkpoints.release, self.logger
             )
+        self.outgoing = Outgoing(self.delivery, self.checkpoints, self.logger)
         self._sink_services = SinkServices(
             settings=settings,
             open_hub=self.delivery.open_hub,
@@ -93,24 +101,40 @@ class TargetAzureEventHubs(Target):
             enqueue=self.enqueue,
             invalid=self.invalid,
             current_line=lambda: self.current_line,
+            tracker=self.tracker,
         )
         self.max_latency = settings.max_latency
         self._records_read = 0
         self._started = time.monotonic()
         self._terminating = False
-        self._pending_states: list[tuple[int, dict]] = []  # read, not yet given to delivery
         self._oldest_pending: float | None = None  # when the oldest unsent record was read
         self._first_record_clock = runtime.started()  # see _pending_since
         self._order = itertools.count()
-        self._outgoing: list[Drained] = []
-        self._ready_hubs: set[str] = set()  # hubs whose limits delivery knows
         self._send_now = False  # end of input or an error: deferring is over
+        self._versions: dict[str, set[int]] = {}  # per stream, versions its records carried
         reader = self._reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
         reader.should_stop = lambda: self._terminating
         if self.invalid.policy != "fail":
             reader.on_invalid_line = self._on_invalid_line
+
+    def _open_change_tracking(self) -> ChangeTracker | None:
+        if not self.settings.change_tracking:
+            return None
+        store = open_store(self.settings.change_store)
+        self.logger.info(
+            "Change tracking: store %s%s, snapshot_end %s",
+            store.location,
+            " (created: every profile is new in this run)" if store.created else "",
+            self.settings.changes.snapshot_end,
+        )
+        if self.settings.changes.baseline:
+            self.logger.warning(
+                "change_tracking_baseline is on: this run records the input in the change "
+                "store and sends nothing; turn it off for the next run"
+            )
+        return ChangeTracker(store, self.settings.changes, self.logger)
 
     # Settings used by the sinks ------------------------------------------------------------
 
@@ -154,6 +178,7 @@ class TargetAzureEventHubs(Target):
                 "stream's SCHEMA message"
             )
         raw = message_dict["record"]
+        version = message_dict.get("version") if self._snapshot_end == "activate_version" else None
         if not isinstance(raw, dict):
             self.invalid.handle(
                 stream=stream_name,
@@ -169,6 +194,8 @@ class TargetAzureEventHubs(Target):
             record = stream_map.transform(raw if single else copy.copy(raw))
             if record is not None:
                 self._accept(stream_map.stream_alias, record, line)
+                if version is not None:
+                    self._versions.setdefault(stream_map.stream_alias, set()).add(version)
         self._handle_max_record_age()
 
     def _accept(self, stream_name: str, record: dict, line: int) -> None:
@@ -221,7 +248,7 @@ class TargetAzureEventHubs(Target):
 
     def enqueue(self, events: list[Drained]) -> None:
         """Take a drained sink's events; they are sent, in input order, after the drain."""
-        self._outgoing.extend(events)
+        self.outgoing.events.extend(events)
 
     def _drain_all(self, sink_list: t.Iterable[t.Any], parallelism: int) -> None:
         # Each sink's process_batch only builds events (see `enqueue`); one merged,
@@ -235,61 +262,18 @@ class TargetAzureEventHubs(Target):
             raise
 
     def _send_outgoing(self, *, release_states: bool) -> None:
-        """Submit drained events in input order, registering each STATE where it was read."""
+        """Submit drained events in input order, placing each STATE where it was read."""
         if release_states and self._defer_sending():
             return
-        events, self._outgoing = sorted(self._outgoing, key=_first), []
-        events = self._refuse_oversized(events)
-        states, self._pending_states = (
-            (self._pending_states, []) if release_states else ([], self._pending_states)
-        )
-        start = 0
-        for order, state in states:
-            end = bisect.bisect_left(events, order, lo=start, key=_first)
-            self._submit(events[start:end])
-            start = end
-            self.delivery.checkpoint(state)
-        self._submit(events[start:])
+        self.outgoing.send(release_states=release_states)
 
     def _defer_sending(self) -> bool:
-        """Whether drained events may wait here while the sender process still connects.
-
-        Reading goes on meanwhile; the wait is short (half of max_latency_ms, a bounded
-        number of events) and never at the end of input.
-        """
-        if self._send_now or not self._outgoing or self._oldest_pending is None:
-            return False
-        if len(self._outgoing) >= _MAX_DEFERRED_EVENTS:
-            return False
-        if time.monotonic() - self._oldest_pending >= self.max_latency / 2:
+        """Whether drained events may wait while the sender process connects; never at
+        the end of input or after an error."""
+        if self._send_now or self._oldest_pending is None:
             return False
         hubs = {t.cast(EventHubSink, s).eventhub for s in self._sinks_active.values()}
-        hubs -= self._ready_hubs
-        self._ready_hubs.update(hub for hub in hubs if self.delivery.limits_ready(hub))
-        if hubs <= self._ready_hubs:
-            return False
-        self.logger.debug(
-            "Holding %d drained events while the sender process connects", len(self._outgoing)
-        )
-        return True
-
-    def _refuse_oversized(self, events: list[Drained]) -> list[Drained]:
-        """The events that fit in a message of their hub; `on_invalid_record` for the rest."""
-        limits = {hub: self.delivery.max_event_bytes(hub) for hub in {e.hub for e in events}}
-        fitting = [e for e in events if event_fits(e.out, limits[e.hub])]
-        if len(fitting) < len(events):
-            try:
-                for event in events:
-                    if not event_fits(event.out, limits[event.hub]):
-                        event.sink.refuse_oversized(event, limits[event.hub])
-            except InvalidRecordFailure:
-                self._submit(fitting)  # valid events go; no STATE follows
-                raise
-        return fitting
-
-    def _submit(self, events: list[Drained]) -> None:
-        for hub, group in itertools.groupby(events, key=_second):
-            self.delivery.submit(hub, ((e.partition_key, e.out) for e in group))
+        return self.outgoing.may_defer(self._oldest_pending, self.max_latency, hubs)
 
     def _on_invalid_line(self, invalid: InvalidLine) -> None:
         self.invalid.handle(
@@ -310,21 +294,22 @@ class TargetAzureEventHubs(Target):
         # The SDK calls this last in drain_all, once every sink has been drained.
         super()._reset_max_record_age()
         self._send_outgoing(release_states=True)
-        if not self._outgoing:
+        if not self.outgoing.events:
             self._oldest_pending = None
 
     def _on_tick(self, idle: bool) -> None:
         """Between input chunks: keep max_latency_ms; when idle, also relay a new STATE."""
         self.delivery.raise_if_failed()
+        self.checkpoints.raise_if_failed()
         self._handle_max_record_age()
-        if idle and self._pending_states:
+        if idle and self.outgoing.states:
             self.drain_all()
 
     def _process_state_message(self, message_dict: dict) -> None:
         before = self._latest_state
         super()._process_state_message(message_dict)
         if self._latest_state is not before:  # the SDK ignores a repeated STATE
-            self._pending_states.append((self.next_order(), self._latest_state or {}))
+            self.outgoing.states.append((self.next_order(), self._latest_state or {}))
         # Draining at a STATE (a point the tap chose) rather than mid-way between two rows
         # of one profile keeps the profile's rows in one event. Only once records have
         # waited a while, so frequent STATE messages do not shrink batches.
@@ -347,15 +332,75 @@ class TargetAzureEventHubs(Target):
 
     def process_endofpipe(self) -> None:
         self._send_now = True
-        super().process_endofpipe()
-        timeout = self.settings.shutdown_timeout if self._terminating else None
+        complete = self._snapshot_end == "end_of_input" and not self._terminating
+        self.outgoing.hold_states = complete  # the last STATE goes after the snapshot's exits
+        try:
+            super().process_endofpipe()
+            if complete:
+                for stream in sorted({sink.stream_name for sink in self._sinks_active.values()}):
+                    self._complete_snapshot(stream)
+        finally:
+            self.outgoing.hold_states = False
+        self._send_outgoing(release_states=True)
+        self._flush(self.settings.shutdown_timeout if self._terminating else None)
+        self.delivery.close()  # everything is accepted: release connections and threads
+        if self.tracker is not None:
+            self.tracker.finish()
+
+    def _flush(self, timeout: float | None = None) -> None:
+        """Wait until every event submitted is accepted and its checkpoints released."""
         if not self.delivery.flush(timeout):
             pending = self.delivery.pending_events()
             raise TargetError(
                 f"stopped with {pending} events not yet accepted by Event Hubs after "
                 f"{timeout} s; no STATE was written for them, re-run from the last STATE"
             )
-        self.delivery.close()  # everything is accepted: release connections and threads
+        self.checkpoints.raise_if_failed()
+
+    # Change tracking: complete snapshots --------------------------------------------------
+
+    @property
+    def _snapshot_end(self) -> str:
+        return self.settings.changes.snapshot_end if self.tracker is not None else "none"
+
+    def _complete_snapshot(self, stream: str) -> None:
+        """Send the exits of the memberships a complete snapshot of `stream` lacks.
+
+        Drain first: every event of the snapshot must be accepted, and its decisions
+        committed, before the store is compared with the snapshot.
+        """
+        assert self.tracker is not None
+        self.drain_all()
+        self._flush()
+        sink = t.cast(EventHubSink, self._sinks_active[stream])
+        for batch in self.tracker.exits(stream):
+            exits = [(key, profile, change) for key, profile, _, change in batch]
+            self.outgoing.events.extend(sink.exit_events(exits))
+            self._send_outgoing(release_states=False)
+        self._flush()
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"stream", "version"})
+        stream, version = message_dict["stream"], message_dict["version"]
+        self.drain_all()  # drain first: the version's records are sent before anything else
+        if self._snapshot_end != "activate_version":
+            self.logger.debug("ACTIVATE_VERSION %s of stream '%s': nothing to do", version, stream)
+            return
+        for stream_map in self.mapper.stream_maps.get(stream, []):
+            alias = stream_map.stream_alias
+            if version in self._versions.get(alias, set()):
+                self.logger.info(
+                    "ACTIVATE_VERSION %s: the snapshot of stream '%s' is complete", version, alias
+                )
+                self._complete_snapshot(alias)
+                self._versions[alias].discard(version)
+            else:
+                self.logger.info(
+                    "ACTIVATE_VERSION %s of stream '%s' opens a snapshot: memberships missing "
+                    "from it exit once an ACTIVATE_VERSION closes it",
+                    version,
+                    alias,
+                )
 
     def run(self, file_input: t.IO[str] | None = None) -> int:
         """Process the input; returns the exit code. Errors end as one clear log line."""
@@ -372,6 +417,8 @@ class TargetAzureEventHubs(Target):
         finally:
             self.delivery.close()
             self._log_summary()
+            if self.tracker is not None:
+                self.tracker.store.close()
         if self._terminating and code == 0:
             self.logger.info("Stopped on a termination signal; all events read were accepted")
         return code
@@ -380,6 +427,8 @@ class TargetAzureEventHubs(Target):
         """After bad input, still deliver the records read before it and their STATE."""
         if getattr(error, "during_drain", False) or self.delivery.failure is not None:
             return
+        if isinstance(error, ChangeStoreError) or self.checkpoints.failure is not None:
+            return  # nothing more can be recorded: the next run sends it again
         self._send_now = True
         try:
             self.drain_all()
@@ -398,20 +447,13 @@ class TargetAzureEventHubs(Target):
         )
 
     def _log_summary(self) -> None:
-        stats = self.delivery.stats
-        seconds = time.monotonic() - self._started
-        partitions = ", ".join(f"{k}: {v}" for k, v in sorted(stats.per_partition.items()))
-        self.logger.info(
-            "Summary: %d records read, %d events sent (per partition {%s}), %d retries "
-            "(%d throttled), %d invalid, %.1f s, %.0f records/s",
-            self._records_read,
-            stats.events_sent,
-            partitions,
-            stats.retries,
-            stats.throttled,
-            self.invalid.total,
-            seconds,
-            self._records_read / seconds if seconds else 0.0,
+        log_summary(
+            self.logger,
+            records_read=self._records_read,
+            seconds=time.monotonic() - self._started,
+            stats=self.delivery.stats,
+            invalid=self.invalid.total,
+            tracker=self.tracker,
         )
 
     @classmethod
@@ -434,8 +476,11 @@ class TargetAzureEventHubs(Target):
                 validate_config=True,
                 parse_env_config=config.parse_env if config else False,
             )
-        except TargetError as error:
+        except ConfigurationError as error:
             cls.logger.error("Configuration error: %s", error)
+            sys.exit(1)
+        except TargetError as error:
+            cls.logger.error("%s", error)
             sys.exit(1)
         code = target.run(file_input)
         if code:

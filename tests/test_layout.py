@@ -135,6 +135,17 @@ def test_delivery_does_not_import_the_singer_side() -> None:
             assert not bad, f"{name} imports {sorted(bad)}"
 
 
+def test_changes_use_only_events_and_the_shared_leaves() -> None:
+    for name, targets in import_graph().items():
+        if package_of(name) == "changes":
+            bad = {
+                t
+                for t in targets
+                if package_of(t) not in {"changes", "events"} and t not in SHARED_LEAVES
+            }
+            assert not bad, f"{name} imports {sorted(bad)}"
+
+
 def test_localhub_uses_only_itself_and_the_partitioning_it_shares() -> None:
     allowed = {f"{PACKAGE}.delivery.partitioning"}
     for name, targets in import_graph().items():

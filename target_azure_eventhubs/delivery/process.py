@@ -9,10 +9,11 @@ what sending needs, started by `launcher`); events cross a socket pair.
 Protocol (pickled tuples on one duplex connection):
 - parent -> child: optionally ("preconnect", config) from the command line (see
   `launcher`), then ("init", config, options, logger name, level), ("open", hub),
-  ("submit", hub, items), ("checkpoint", state), ("flush", timeout), ("pending",),
+  ("submit", hub, items), ("checkpoint", mark), ("flush", timeout), ("pending",),
   ("close", timeout)
 - child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
-  at any time ("state", state) when a STATE may be written, ("failed", message) on a failure.
+  at any time ("released", mark) when a checkpoint is released, ("failed", message) on a
+  failure.
 `open` does not wait for its reply: the child connects while the parent reads, and the
 reply is collected when the hub's limits are first needed. The child ignores SIGINT and
 SIGTERM (the parent decides how to stop) and exits when the parent goes away.
@@ -60,14 +61,14 @@ class DeliveryProcess:
         self,
         config: Mapping[str, Any],
         options: DeliveryOptions,
-        emit_state: Callable[[dict[str, Any]], None],
+        on_released: Callable[[int], None],
         logger: logging.Logger,
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.options = options
         self.stats = DeliveryStats()
         self.logger = logger
-        self._emit_state = emit_state
+        self._on_released = on_released
         self._should_stop = should_stop
         self._failure: DeliveryError | None = None
         self._replies: queue.Queue[tuple[bool, Any]] = queue.Queue()
@@ -153,9 +154,9 @@ class DeliveryProcess:
         if chunk:
             self._post(("submit", hub, chunk))
 
-    def checkpoint(self, state: dict[str, Any]) -> None:
+    def checkpoint(self, mark: int) -> None:
         self.raise_if_failed()
-        self._post(("checkpoint", state))
+        self._post(("checkpoint", mark))
 
     def flush(self, timeout: float | None = None) -> bool:
         return bool(self._request(("flush", timeout)))
@@ -257,8 +258,8 @@ class DeliveryProcess:
         try:
             while True:
                 kind, *rest = self._conn.recv()
-                if kind == "state":
-                    self._emit_state(rest[0])
+                if kind == "released":
+                    self._on_released(rest[0])
                 elif kind == "failed":
                     self._failure = self._failure or DeliveryError(rest[0])
                 else:
@@ -325,14 +326,14 @@ def _child_main(conn: Connection) -> None:
         with lock:  # sender threads and this loop both write to the connection
             conn.send(message)
 
-    def emit_state(state: dict[str, Any]) -> None:
-        send(("state", state))
+    def on_released(mark: int) -> None:
+        send(("released", mark))
 
     try:
         message = conn.recv()
         early = None
         if message[0] == "preconnect":
-            early = _EarlyConnection(message[1], emit_state)
+            early = _EarlyConnection(message[1], on_released)
             message = conn.recv()
         _, config, options, logger_name, level = message
     except (EOFError, OSError):
@@ -342,7 +343,7 @@ def _child_main(conn: Connection) -> None:
     spec = connection_from_config(config)
     delivery = early.adopt(spec, options, logger) if early is not None else None
     if delivery is None:
-        delivery = Delivery(spec, options, emit_state, logger)
+        delivery = Delivery(spec, options, on_released, logger)
     _serve(conn, delivery, send)
 
 
@@ -350,12 +351,10 @@ class _EarlyConnection:
     """Connects to the default hub with the command line's settings, in a thread, while
     the target process loads; kept only if the validated settings agree."""
 
-    def __init__(
-        self, config: dict[str, Any], emit_state: Callable[[dict[str, Any]], None]
-    ) -> None:
+    def __init__(self, config: dict[str, Any], on_released: Callable[[int], None]) -> None:
         self.spec: ConnectionSpec | None = None
         self.options: DeliveryOptions | None = None
-        self._emit_state = emit_state
+        self._on_released = on_released
         self._delivery: Delivery | None = None
         self._abandoned = False
         self._lock = threading.Lock()
@@ -371,7 +370,7 @@ class _EarlyConnection:
     def _connect(self) -> None:
         assert self.spec is not None and self.options is not None
         logger = logging.getLogger(_TARGET_LOGGER)
-        delivery = Delivery(self.spec, self.options, self._emit_state, logger)
+        delivery = Delivery(self.spec, self.options, self._on_released, logger)
         try:
             delivery.open_hub(str(self.spec.default_eventhub))
         except Exception:  # the target connects again and reports it

@@ -7,8 +7,9 @@ Design, so that correctness does not depend on the callers' threads:
   order is kept and no client is ever shared.
 - An event leaves its queue only when Event Hubs has accepted the batch holding it. The
   smallest sequence number still queued anywhere is therefore the acknowledgement
-  watermark; a STATE registered by `checkpoint()` is written once the watermark passes the
-  events submitted before it.
+  watermark; a checkpoint mark registered by `checkpoint()` is released (`on_released`)
+  once the watermark passes the events submitted before it. The target writes STATE and
+  commits change-tracking decisions only when their mark is released.
 - The SDK's own retries are switched off (`retry_total=0`); `policy` decides what is retried
   and how long to wait.
 """
@@ -61,21 +62,21 @@ class Delivery:
         self,
         spec: ConnectionSpec,
         options: DeliveryOptions,
-        emit_state: Callable[[dict[str, Any]], None],
+        on_released: Callable[[int], None],
         logger: logging.Logger | None = None,
     ) -> None:
         self.spec = spec
         self.options = options
         self.stats = DeliveryStats()
         self.logger = logger or logging.getLogger("target_azure_eventhubs.delivery")
-        self._emit_state = emit_state
+        self._on_released = on_released
         self._cond = threading.Condition()
         self._emit_lock = threading.Lock()
         self._hubs: dict[str, _HubSender] = {}
         self._seq = itertools.count(1)
         self._last_seq = 0
         self._buffered_bytes = 0
-        self._states: deque[tuple[int, dict[str, Any]]] = deque()
+        self._marks: deque[tuple[int, int]] = deque()  # (last sequence number, mark)
         self._state_serial = 0
         self._emitted_serial = 0
         self._failure: DeliveryError | None = None
@@ -122,11 +123,14 @@ class Delivery:
                 self._buffered_bytes += out.size
             self._cond.notify_all()
 
-    def checkpoint(self, state: dict[str, Any]) -> None:
-        """Write `state` once every event submitted so far has been accepted."""
+    def checkpoint(self, mark: int) -> None:
+        """Release `mark` once every event submitted so far has been accepted.
+
+        Marks increase; only the latest mark ready is released, and it covers the earlier.
+        """
         with self._cond:
             self._raise_if_failed()
-            self._states.append((self._last_seq, state))
+            self._marks.append((self._last_seq, mark))
         self._release_states()
 
     def flush(self, timeout: float | None = None) -> bool:
@@ -208,21 +212,21 @@ class Delivery:
 
     def _release_states(self) -> None:
         with self._cond:
-            if self._failure is not None or not self._states:
+            if self._failure is not None or not self._marks:
                 return
             watermark = self._watermark()
             ready = None
-            while self._states and self._states[0][0] < watermark:
-                ready = self._states.popleft()[1]
+            while self._marks and self._marks[0][0] < watermark:
+                ready = self._marks.popleft()[1]
             if ready is None:
                 return
             self._state_serial += 1
             serial = self._state_serial
         with self._emit_lock:
-            # Two threads may race here; only ever move STATE forward.
+            # Two threads may race here; only ever move forward.
             if serial > self._emitted_serial:
                 self._emitted_serial = serial
-                self._emit_state(ready)
+                self._on_released(ready)
 
 
 class _HubSender:

@@ -38,13 +38,24 @@ def _first(obj: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def row_membership(
-    status_raw: Any, time_raw: Any, name_raw: Any, seg_id: str, where: str
+def row_membership(  # noqa: PLR0917  (the row's three fields, then where they came from)
+    status_raw: Any,
+    time_raw: Any,
+    name_raw: Any,
+    seg_id: str,
+    where: str,
+    require_status: bool = True,
 ) -> dict[str, Any]:
-    if status_raw is None:
-        raise InvalidRecordError(f"segment {quote(seg_id)} in {where} has no status")
+    """One membership; without a status only when change tracking derives it."""
+    entry: dict[str, Any] = {}
+    if status_raw is None and require_status:
+        raise InvalidRecordError(
+            f"segment {quote(seg_id)} in {where} has no status (with change_tracking on, "
+            "the status may be left out)"
+        )
     try:
-        entry: dict[str, Any] = {"status": normalise_status(status_raw)}
+        if status_raw is not None:
+            entry["status"] = normalise_status(status_raw)
         when = to_iso_utc(time_raw)
     except InvalidRecordError as exc:
         raise InvalidRecordError(f"segment {quote(seg_id)} in {where}: {exc.reason}") from None
@@ -62,6 +73,8 @@ def _membership_of(
 ) -> dict[str, Any]:
     if isinstance(obj, str):  # {"seg": "realized"}
         return row_membership(obj, None, None, seg_id, where)
+    if obj is None and not settings.require_status:  # {"seg": null}: a member, no details
+        return {}
     if not isinstance(obj, Mapping):
         raise InvalidRecordError(
             f"segment {quote(seg_id)} in {where} must be an object with a status, "
@@ -73,6 +86,7 @@ def _membership_of(
         _first(obj, settings._name_keys),
         seg_id,
         where,
+        settings.require_status,
     )
     for key in TIMESTAMP_KEYS:
         raw = obj.get(key)
@@ -101,6 +115,9 @@ def read_segments_field(
             raise InvalidRecordError(f"{where} is text but not JSON") from None
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
+            if not settings.require_status and isinstance(item, str | int | Decimal):
+                memberships[segment_id(item, f"{where}[{index}]")] = {}  # a bare segment id
+                continue
             if not isinstance(item, Mapping):
                 raise InvalidRecordError(
                     f"{where}[{index}] must be an object with id and status, "

@@ -117,6 +117,7 @@ def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> P
             get(settings.segment_name_field),
             seg_id,
             where,
+            settings.require_status,
         )
     elif get(settings.segment_status_field) is not None:
         raise InvalidRecordError(

@@ -112,6 +112,8 @@ class ConversionSettings:
     include_segment_names: bool = False
     include_segment_timestamps: bool = False
     segment_catalog: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Off with change tracking, which derives statuses from what was delivered before.
+    require_status: bool = True
 
     # Precomputed (not part of equality or repr).
     _identity_items: tuple[tuple[str, str, int], ...] = field(init=False, repr=False, compare=False)
@@ -237,6 +239,9 @@ class ConversionSettings:
                 config.get("include_segment_timestamps"), "include_segment_timestamps", False
             ),
             segment_catalog={} if catalog is None else catalog,
+            require_status=not _bool_option(
+                config.get("change_tracking"), "change_tracking", False
+            ),
         )
 
 

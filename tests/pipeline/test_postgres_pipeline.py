@@ -37,7 +37,7 @@ from target_azure_eventhubs.delivery.partitioning import partition_for_key
 from target_azure_eventhubs.localhub import LocalHubProcess
 from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.pipeline.conftest import MeltanoProject
-from tests.pipeline.postgres import PostgresServer, find_server_bin
+from tests.postgres import PostgresServer, find_server_bin
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,242 @@
+"""The PostgreSQL change store: for runners whose disk does not survive between runs, and
+for several runners sharing one store.
+
+Runners on disjoint profiles write disjoint rows; a snapshot of a stream (`snapshot_end`)
+is owned by one run at a time, through a session advisory lock per stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+from target_azure_eventhubs.changes.diff import Delivered
+from target_azure_eventhubs.changes.store import (
+    SCHEMA_VERSION,
+    ChangeStore,
+    Missing,
+    Row,
+    decode_row,
+    encode_row,
+)
+from target_azure_eventhubs.errors import ChangeStoreError
+
+_CONNECT_TIMEOUT_SECONDS = 10
+
+_SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS change_tracking_meta (key text PRIMARY KEY, value text NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS change_tracking_profiles (
+        stream text NOT NULL,
+        profile_key text NOT NULL,
+        identity_map text NOT NULL,
+        attributes_fp text NOT NULL,
+        memberships text NOT NULL,
+        membership_count integer NOT NULL,
+        updated_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (stream, profile_key))""",
+    """CREATE TABLE IF NOT EXISTS change_tracking_runs (
+        stream text PRIMARY KEY, started_at text NOT NULL, finished boolean NOT NULL)""",
+    "INSERT INTO change_tracking_meta VALUES ('schema_version', %s) ON CONFLICT DO NOTHING",
+]
+_SESSION = [
+    """CREATE TEMP TABLE IF NOT EXISTS change_tracking_seen (
+        stream text NOT NULL, profile_key text NOT NULL, segments text[] NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS change_tracking_seen_key ON change_tracking_seen "
+    "(stream, profile_key)",
+]
+_UPSERT = """
+INSERT INTO change_tracking_profiles
+    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count)
+SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[])
+ON CONFLICT (stream, profile_key) DO UPDATE SET
+    identity_map = excluded.identity_map,
+    attributes_fp = excluded.attributes_fp,
+    memberships = excluded.memberships,
+    membership_count = excluded.membership_count,
+    updated_at = now()
+"""
+_FIND_MISSING = """
+CREATE TEMP TABLE change_tracking_exits AS
+SELECT * FROM (
+    SELECT p.profile_key, p.identity_map, p.attributes_fp, p.memberships,
+        EXISTS (SELECT 1 FROM change_tracking_seen s
+                WHERE s.stream = p.stream AND s.profile_key = p.profile_key) AS present,
+        ARRAY(SELECT m FROM jsonb_object_keys(p.memberships::jsonb) AS m
+              WHERE NOT EXISTS (
+                SELECT 1 FROM change_tracking_seen s
+                WHERE s.stream = p.stream AND s.profile_key = p.profile_key
+                  AND m = ANY (s.segments))) AS missing
+    FROM change_tracking_profiles p
+    WHERE p.stream = %s
+) AS found WHERE cardinality(missing) > 0
+"""
+
+
+class PostgresStore(ChangeStore):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self._url = url
+        self._db: Any = None
+        self._snapshots: set[str] = set()  # streams whose advisory lock this session holds
+        self._guard("open", self._open)
+
+    def _open(self) -> None:
+        try:
+            import psycopg  # noqa: PLC0415  (only this store needs it)
+        except ImportError:
+            raise ChangeStoreError(
+                f"change store {self.location} needs the psycopg package: "
+                "pip install 'target-azure-eventhubs[postgres]'"
+            ) from None
+        self._db = psycopg.connect(
+            self._url,
+            autocommit=True,
+            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+            application_name="target-azure-eventhubs",
+        )
+        with self._db.transaction():
+            # Runners starting together must not race to create the tables.
+            self._db.execute("SELECT pg_advisory_xact_lock(hashtext('target-azure-eventhubs'))")
+            self.created = self._db.execute(
+                "SELECT to_regclass('change_tracking_profiles') IS NULL"
+            ).fetchone()[0]
+            for statement in _SCHEMA:
+                self._db.execute(statement, (SCHEMA_VERSION,) if "%s" in statement else None)
+        version = self._db.execute(
+            "SELECT value FROM change_tracking_meta WHERE key = 'schema_version'"
+        ).fetchone()[0]
+        if version != SCHEMA_VERSION:
+            raise ChangeStoreError(
+                f"change store {self.location} has schema version {version}; this version "
+                f"of target-azure-eventhubs reads version {SCHEMA_VERSION}"
+            )
+        for statement in _SESSION:
+            self._db.execute(statement)
+
+    def _load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]:
+        rows = self._db.execute(
+            "SELECT profile_key, identity_map, attributes_fp, memberships "
+            "FROM change_tracking_profiles WHERE stream = %s AND profile_key = ANY(%s)",
+            (stream, list(keys)),
+        )
+        return {key: decode_row(ids, fp, members) for key, ids, fp, members in rows}
+
+    def _commit(self, rows: Sequence[Row]) -> None:
+        with self._db.transaction():
+            for stream in {stream for stream, _, _ in rows}:
+                self._commit_stream(stream, [(k, d) for s, k, d in rows if s == stream])
+
+    def _commit_stream(self, stream: str, rows: list[tuple[str, Delivered | None]]) -> None:
+        upserts = [(key, *encode_row(delivered)) for key, delivered in rows if delivered]
+        if upserts:
+            columns = [list(column) for column in zip(*upserts, strict=True)]
+            self._db.execute(_UPSERT, (stream, *columns))
+        deletes = [key for key, delivered in rows if delivered is None]
+        if deletes:
+            self._db.execute(
+                "DELETE FROM change_tracking_profiles WHERE stream = %s AND profile_key = ANY(%s)",
+                (stream, deletes),
+            )
+
+    def _mark_seen(self, stream: str, seen: Sequence[tuple[str, list[str]]]) -> None:
+        self._own_snapshot(stream)
+        with (
+            self._db.cursor() as cursor,
+            cursor.copy(
+                "COPY change_tracking_seen (stream, profile_key, segments) FROM STDIN"
+            ) as copy,
+        ):
+            for key, segments in seen:
+                copy.write_row((stream, key, segments))
+
+    def _own_snapshot(self, stream: str) -> None:
+        if stream in self._snapshots:
+            return
+        owned = self._db.execute(
+            "SELECT pg_try_advisory_lock(hashtext('target-azure-eventhubs snapshot'), "
+            "hashtext(%s))",
+            (stream,),
+        ).fetchone()[0]
+        if not owned:
+            raise ChangeStoreError(
+                f"change store {self.location}: another run is taking a snapshot of stream "
+                f"'{stream}'; with snapshot_end, one run at a time owns a stream's snapshot"
+            )
+        self._snapshots.add(stream)
+
+    def _find_missing(self, stream: str) -> tuple[int, int]:
+        self._db.execute("DROP TABLE IF EXISTS change_tracking_exits")
+        self._db.execute(_FIND_MISSING, (stream,))
+        tracked = self._db.execute(
+            "SELECT coalesce(sum(membership_count), 0) FROM change_tracking_profiles "
+            "WHERE stream = %s",
+            (stream,),
+        ).fetchone()[0]
+        missing = self._db.execute(
+            "SELECT coalesce(sum(cardinality(missing)), 0) FROM change_tracking_exits"
+        ).fetchone()[0]
+        return int(tracked), int(missing)
+
+    def _next_missing(self, after: str, batch: int) -> list[Missing]:
+        rows = self._db.execute(
+            "SELECT profile_key, identity_map, attributes_fp, memberships, present, missing "
+            "FROM change_tracking_exits WHERE profile_key > %s ORDER BY profile_key LIMIT %s",
+            (after, batch),
+        ).fetchall()
+        return [
+            Missing(key, decode_row(ids, fp, members), list(missing), bool(present))
+            for key, ids, fp, members, present, missing in rows
+        ]
+
+    def _end_snapshot(self, stream: str, record: bool) -> None:
+        with self._db.transaction():
+            if record:  # profiles with no membership left that the snapshot did not hold
+                self._db.execute(
+                    "DELETE FROM change_tracking_profiles p WHERE p.stream = %s "
+                    "AND p.membership_count = 0 AND NOT EXISTS (SELECT 1 FROM "
+                    "change_tracking_seen s WHERE s.stream = p.stream "
+                    "AND s.profile_key = p.profile_key)",
+                    (stream,),
+                )
+            self._db.execute("DELETE FROM change_tracking_seen WHERE stream = %s", (stream,))
+            self._db.execute("DROP TABLE IF EXISTS change_tracking_exits")
+        if stream in self._snapshots:
+            self._db.execute(
+                "SELECT pg_advisory_unlock(hashtext('target-azure-eventhubs snapshot'), "
+                "hashtext(%s))",
+                (stream,),
+            )
+            self._snapshots.discard(stream)
+
+    def _run_time(self, stream: str, now: str, record: bool) -> str:
+        row = self._db.execute(
+            "SELECT started_at, finished FROM change_tracking_runs WHERE stream = %s", (stream,)
+        ).fetchone()
+        if row is not None and not row[1]:
+            return str(row[0])
+        if record:
+            self._db.execute(
+                "INSERT INTO change_tracking_runs VALUES (%s, %s, false) ON CONFLICT (stream) "
+                "DO UPDATE SET started_at = excluded.started_at, finished = false",
+                (stream, now),
+            )
+        return now
+
+    def _finish_run(self, streams: Sequence[str]) -> None:
+        self._db.execute(
+            "UPDATE change_tracking_runs SET finished = true WHERE stream = ANY(%s)",
+            (list(streams),),
+        )
+
+    def _tracked_profiles(self, stream: str) -> int:
+        row = self._db.execute(
+            "SELECT count(*) FROM change_tracking_profiles WHERE stream = %s", (stream,)
+        ).fetchone()
+        return int(row[0])
+
+    def _close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(Exception):
+                self._db.close()
+            self._db = None

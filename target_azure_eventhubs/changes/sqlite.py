@@ -1,0 +1,280 @@
+"""The SQLite change store: a file on the runner's disk, one run at a time.
+
+A second run on the same file fails at once with a clear error (an exclusive lock on a
+sidecar `.lock` file), rather than interleaving two snapshots. WAL journaling keeps the file
+consistent through a crash or SIGKILL at any point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import sqlite3
+from collections.abc import Sequence
+from typing import IO, Any
+
+import orjson
+
+from target_azure_eventhubs.changes.diff import Delivered
+from target_azure_eventhubs.changes.store import (
+    SCHEMA_VERSION,
+    ChangeStore,
+    Missing,
+    Row,
+    chunks,
+    decode_row,
+    encode_row,
+    sqlite_path,
+)
+from target_azure_eventhubs.errors import ChangeStoreError
+
+_BUSY_TIMEOUT_SECONDS = 30.0
+_KEYS_PER_QUERY = 500
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS change_tracking_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS change_tracking_profiles (
+    stream TEXT NOT NULL,
+    profile_key TEXT NOT NULL,
+    identity_map TEXT NOT NULL,
+    attributes_fp TEXT NOT NULL,
+    memberships TEXT NOT NULL,
+    membership_count INTEGER NOT NULL,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    PRIMARY KEY (stream, profile_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS change_tracking_runs (
+    stream TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished INTEGER NOT NULL
+);
+CREATE TEMP TABLE IF NOT EXISTS change_tracking_seen (
+    stream TEXT NOT NULL, profile_key TEXT NOT NULL, segments TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS temp.change_tracking_seen_key
+    ON change_tracking_seen (stream, profile_key);
+"""
+
+_UPSERT = """
+INSERT INTO change_tracking_profiles
+    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+ON CONFLICT (stream, profile_key) DO UPDATE SET
+    identity_map = excluded.identity_map,
+    attributes_fp = excluded.attributes_fp,
+    memberships = excluded.memberships,
+    membership_count = excluded.membership_count,
+    updated_at = excluded.updated_at
+"""
+
+# Each delivered profile of the stream, with the memberships no seen row of it holds.
+_FIND_MISSING = """
+CREATE TEMP TABLE change_tracking_exits AS
+SELECT profile_key, identity_map, attributes_fp, memberships, present, missing FROM (
+    SELECT p.profile_key, p.identity_map, p.attributes_fp, p.memberships,
+        EXISTS (SELECT 1 FROM change_tracking_seen s
+                WHERE s.stream = p.stream AND s.profile_key = p.profile_key) AS present,
+        (SELECT json_group_array(j.key) FROM json_each(p.memberships) AS j
+         WHERE NOT EXISTS (
+            SELECT 1 FROM change_tracking_seen s, json_each(s.segments) AS k
+            WHERE s.stream = p.stream AND s.profile_key = p.profile_key AND k.value = j.key
+         )) AS missing
+    FROM change_tracking_profiles p
+    WHERE p.stream = ?
+) WHERE missing <> '[]'
+"""
+
+
+class SQLiteStore(ChangeStore):
+    def __init__(self, url: str) -> None:
+        super().__init__(url)
+        self.path = sqlite_path(url).expanduser().resolve()
+        self.location = f"sqlite:///{self.path}"
+        self._lock_file: IO[bytes] | None = None
+        self._db: sqlite3.Connection | None = None
+        self._guard("open", self._open)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._exclusive_lock()
+        db = sqlite3.connect(
+            self.path,
+            timeout=_BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,  # every call holds the store's lock
+        )
+        self._db = db
+        self.created = not self._has_table("change_tracking_profiles")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash never corrupts the file
+        db.executescript(_SCHEMA)
+        version = db.execute(
+            "SELECT value FROM change_tracking_meta WHERE key = 'schema_version'"
+        ).fetchone()
+        if version is None:
+            db.execute(
+                "INSERT INTO change_tracking_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+        elif version[0] != SCHEMA_VERSION:
+            raise ChangeStoreError(
+                f"change store {self.location} has schema version {version[0]}; this version "
+                f"of target-azure-eventhubs reads version {SCHEMA_VERSION}"
+            )
+
+    def _exclusive_lock(self) -> IO[bytes]:
+        handle = open(f"{self.path}.lock", "a+b")  # noqa: SIM115  (held for the whole run)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise ChangeStoreError(
+                f"change store {self.location} is in use by another run of "
+                "target-azure-eventhubs; a SQLite store serves one run at a time: wait for "
+                "that run, or use a PostgreSQL store (change_store: postgresql://...) to run "
+                "several at once"
+            ) from None
+        handle.truncate(0)
+        handle.write(str(os.getpid()).encode())
+        handle.flush()
+        return handle
+
+    def _has_table(self, name: str) -> bool:
+        assert self._db is not None
+        found = self._db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+        ).fetchone()
+        return found is not None
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Any:
+        assert self._db is not None
+        cursor = self._db.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+
+    def _load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]:
+        assert self._db is not None
+        found: dict[str, Delivered] = {}
+        for part in chunks(keys, _KEYS_PER_QUERY):
+            marks = ",".join("?" * len(part))
+            rows = self._db.execute(
+                "SELECT profile_key, identity_map, attributes_fp, memberships "
+                f"FROM change_tracking_profiles WHERE stream = ? AND profile_key IN ({marks})",
+                (stream, *part),
+            )
+            for key, identity_map, attributes_fp, memberships in rows:
+                found[key] = decode_row(identity_map, attributes_fp, memberships)
+        return found
+
+    def _commit(self, rows: Sequence[Row]) -> None:
+        upserts = [(s, k, *encode_row(d)) for s, k, d in rows if d is not None]
+        deletes = [(s, k) for s, k, d in rows if d is None]
+        with self._transaction() as cursor:
+            cursor.executemany(_UPSERT, upserts)
+            cursor.executemany(
+                "DELETE FROM change_tracking_profiles WHERE stream = ? AND profile_key = ?",
+                deletes,
+            )
+
+    def _mark_seen(self, stream: str, seen: Sequence[tuple[str, list[str]]]) -> None:
+        with self._transaction() as cursor:
+            cursor.executemany(
+                "INSERT INTO change_tracking_seen VALUES (?, ?, ?)",
+                [(stream, key, _json_list(segments)) for key, segments in seen],
+            )
+
+    def _find_missing(self, stream: str) -> tuple[int, int]:
+        assert self._db is not None
+        self._db.execute("DROP TABLE IF EXISTS temp.change_tracking_exits")
+        self._db.execute(_FIND_MISSING, (stream,))
+        self._db.execute(
+            "CREATE INDEX temp.change_tracking_exits_key ON change_tracking_exits (profile_key)"
+        )
+        tracked = self._db.execute(
+            "SELECT coalesce(sum(membership_count), 0) FROM change_tracking_profiles "
+            "WHERE stream = ?",
+            (stream,),
+        ).fetchone()[0]
+        missing = self._db.execute(
+            "SELECT coalesce(sum(json_array_length(missing)), 0) FROM change_tracking_exits"
+        ).fetchone()[0]
+        return int(tracked), int(missing)
+
+    def _next_missing(self, after: str, batch: int) -> list[Missing]:
+        assert self._db is not None
+        rows = self._db.execute(
+            "SELECT profile_key, identity_map, attributes_fp, memberships, present, missing "
+            "FROM change_tracking_exits WHERE profile_key > ? ORDER BY profile_key LIMIT ?",
+            (after, batch),
+        ).fetchall()
+        return [
+            Missing(key, decode_row(ids, fp, members), _loads_list(missing), bool(present))
+            for key, ids, fp, members, present, missing in rows
+        ]
+
+    def _end_snapshot(self, stream: str, record: bool) -> None:
+        with self._transaction() as cursor:
+            if record:  # profiles with no membership left that the snapshot did not hold
+                cursor.execute(
+                    "DELETE FROM change_tracking_profiles WHERE stream = ? "
+                    "AND membership_count = 0 AND NOT EXISTS (SELECT 1 FROM "
+                    "change_tracking_seen s WHERE s.stream = change_tracking_profiles.stream "
+                    "AND s.profile_key = change_tracking_profiles.profile_key)",
+                    (stream,),
+                )
+            cursor.execute("DELETE FROM change_tracking_seen WHERE stream = ?", (stream,))
+            cursor.execute("DROP TABLE IF EXISTS temp.change_tracking_exits")
+
+    def _run_time(self, stream: str, now: str, record: bool) -> str:
+        assert self._db is not None
+        row = self._db.execute(
+            "SELECT started_at, finished FROM change_tracking_runs WHERE stream = ?", (stream,)
+        ).fetchone()
+        if row is not None and not row[1]:
+            return str(row[0])
+        if record:
+            with self._transaction() as cursor:
+                cursor.execute(
+                    "INSERT INTO change_tracking_runs VALUES (?, ?, 0) ON CONFLICT (stream) "
+                    "DO UPDATE SET started_at = excluded.started_at, finished = 0",
+                    (stream, now),
+                )
+        return now
+
+    def _finish_run(self, streams: Sequence[str]) -> None:
+        with self._transaction() as cursor:
+            cursor.executemany(
+                "UPDATE change_tracking_runs SET finished = 1 WHERE stream = ?",
+                [(stream,) for stream in streams],
+            )
+
+    def _tracked_profiles(self, stream: str) -> int:
+        assert self._db is not None
+        row = self._db.execute(
+            "SELECT count(*) FROM change_tracking_profiles WHERE stream = ?", (stream,)
+        ).fetchone()
+        return int(row[0])
+
+    def _close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
+
+
+def _json_list(items: list[str]) -> str:
+    return orjson.dumps(items).decode()
+
+
+def _loads_list(text: str) -> list[str]:
+    return [str(item) for item in orjson.loads(text)]

@@ -1,0 +1,277 @@
+"""Change tracking during a run: decisions per profile, commits once Event Hubs accepted.
+
+`decide` compares a drained batch of profiles with what the store says consumers were sent,
+and returns the events to send (None for an unchanged profile). Until their events are
+accepted, decisions live in an overlay in memory (later rows of a profile see them), never
+in the store. The target registers the decisions of the events it submits under a
+checkpoint mark (`register`); when delivery releases that mark, `commit_through` writes
+them to the store, before any STATE the mark covers is written.
+
+A failed send leaves the store as it was, so the next run derives the same change again;
+a run after a failed one decides at the failed run's time, so the event it re-sends is
+identical, with the same message id.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import logging
+import threading
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from target_azure_eventhubs.changes.diff import Decision, Delivered, diff_profile, exit_missing
+from target_azure_eventhubs.changes.store import ChangeStore, Row
+from target_azure_eventhubs.errors import SnapshotGuardError
+from target_azure_eventhubs.events import ProfileEvent
+
+SNAPSHOT_ENDS = ("none", "end_of_input", "activate_version")
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A decision waiting for its event's acceptance."""
+
+    stream: str
+    key: str
+    after: Delivered | None
+    version: int  # of the overlay entry it made
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A profile whose event cannot be made (its attributes cannot be written as JSON)."""
+
+    reason: str
+
+
+Result = tuple[Decision, Change] | Refused | None
+
+
+@dataclass(slots=True)
+class Counts:
+    """Per stream: events decided and what they say, profiles without an event."""
+
+    events: int = 0
+    realized: int = 0
+    existing: int = 0
+    exited: int = 0
+    unchanged: int = 0
+
+    def add(self, decision: Decision) -> None:
+        self.events += 1
+        self.realized += decision.realized
+        self.existing += decision.existing
+        self.exited += decision.exited
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    snapshot_end: str = "none"
+    baseline: bool = False  # record what the input says without sending anything
+    record: bool = True  # False for a dry run: the store is only read
+    max_exit_fraction: float = 0.5
+
+
+def utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ChangeTracker:
+    def __init__(
+        self, store: ChangeStore, options: Options, logger: logging.Logger | None = None
+    ) -> None:
+        self.store = store
+        self.options = options
+        self.logger = logger or logging.getLogger("target_azure_eventhubs.changes")
+        self.counts: dict[str, Counts] = {}
+        self._times: dict[str, str] = {}
+        self._overlay: dict[tuple[str, str], tuple[int, Delivered | None]] = {}
+        self._versions = itertools.count(1)
+        self._unmarked: list[Change] = []
+        self._marked: deque[tuple[int, list[Change]]] = deque()
+        self._lock = threading.Lock()
+
+    @property
+    def snapshots(self) -> bool:
+        return self.options.snapshot_end != "none"
+
+    def counts_for(self, stream: str) -> Counts:
+        return self.counts.setdefault(stream, Counts())
+
+    # Deciding (the target's main thread) -------------------------------------------------
+
+    def decide(self, stream: str, items: Sequence[tuple[str, ProfileEvent]]) -> list[Result]:
+        """Per item, the event to send and its pending change; None when unchanged."""
+        now = self._run_time(stream)
+        before = self._lookup(stream, [key for key, _ in items])
+        counts = self.counts_for(stream)
+        results: list[Result] = []
+        for key, profile in items:
+            try:
+                decision = diff_profile(
+                    before.get(key),
+                    profile.identities,
+                    profile.attributes,
+                    profile.memberships,
+                    now,
+                )
+            except TypeError as exc:  # orjson: attributes nested beyond its limit
+                results.append(Refused(f"its attributes cannot be written as JSON: {exc}"))
+                continue
+            if decision is None:
+                counts.unchanged += 1
+                results.append(None)
+                continue
+            before[key] = decision.after
+            counts.add(decision)
+            results.append((decision, self._pending(stream, key, decision.after)))
+        if self.snapshots:
+            self.store.mark_seen(stream, [(key, _present(p)) for key, p in items])
+        return self._recorded(results)
+
+    def _recorded(self, results: list[Result]) -> list[Result]:
+        """With `change_tracking_baseline`, decisions go to the store now, unsent."""
+        if not self.options.baseline:
+            return results
+        changes = [result[1] for result in results if isinstance(result, tuple)]
+        if self.options.record:
+            self._commit(changes)
+        return [result if isinstance(result, Refused) else None for result in results]
+
+    def _run_time(self, stream: str) -> str:
+        if stream not in self._times:
+            now = utc_now()
+            when = self.store.run_time(stream, now, record=self.options.record)
+            if when != now:
+                self.logger.info(
+                    "Stream '%s': the last run did not finish; deciding at its time %s so "
+                    "that events it may have sent are sent again unchanged",
+                    stream,
+                    when,
+                )
+            elif not self.store.tracked_profiles(stream):
+                self.logger.info(
+                    "Change tracking: stream '%s' has no delivered profiles in %s yet: "
+                    "every profile is new in this run",
+                    stream,
+                    self.store.location,
+                )
+            self._times[stream] = when
+        return self._times[stream]
+
+    def _lookup(self, stream: str, keys: list[str]) -> dict[str, Delivered | None]:
+        found: dict[str, Delivered | None] = {}
+        missing = []
+        with self._lock:
+            for key in keys:
+                entry = self._overlay.get((stream, key))
+                if entry is None:
+                    missing.append(key)
+                else:
+                    found[key] = entry[1]
+        if missing:
+            found.update(self.store.load(stream, missing))
+        return found
+
+    def _pending(self, stream: str, key: str, after: Delivered | None) -> Change:
+        version = next(self._versions)
+        with self._lock:
+            self._overlay[(stream, key)] = (version, after)
+        change = Change(stream, key, after, version)
+        return change
+
+    # Committing (any thread) -------------------------------------------------------------
+
+    def register(self, mark: int, changes: list[Change]) -> None:
+        """`changes` are those of events submitted before checkpoint `mark`."""
+        if changes:
+            with self._lock:
+                self._marked.append((mark, changes))
+
+    def commit_through(self, mark: int) -> None:
+        """Write the changes of every mark up to `mark`: their events were accepted."""
+        with self._lock:
+            ready: list[Change] = []
+            while self._marked and self._marked[0][0] <= mark:
+                ready.extend(self._marked.popleft()[1])
+        if ready and self.options.record:
+            self._commit(ready)
+
+    def _commit(self, changes: list[Change]) -> None:
+        latest: dict[tuple[str, str], Change] = {}
+        for change in changes:  # a profile changed twice: its last state is what counts
+            latest[(change.stream, change.key)] = change
+        rows: list[Row] = [(c.stream, c.key, c.after) for c in latest.values()]
+        self.store.commit(rows)
+        with self._lock:
+            for slot, change in latest.items():
+                entry = self._overlay.get(slot)
+                if entry is not None and entry[0] == change.version:
+                    del self._overlay[slot]
+
+    def uncommitted(self) -> int:
+        with self._lock:
+            return sum(len(changes) for _, changes in self._marked)
+
+    # Completing a snapshot ---------------------------------------------------------------
+
+    def exits(self, stream: str) -> Iterator[list[tuple[str, ProfileEvent, Decision, Change]]]:
+        """The events of the memberships the completed snapshot lacks, in batches.
+
+        Call once every event of the snapshot has been accepted and committed. Raises
+        SnapshotGuardError, exiting nothing, when more than `max_exit_fraction` of the
+        stream's delivered memberships would exit.
+        """
+        now = self._run_time(stream)
+        tracked, missing = self.store.find_missing(stream)
+        self._guard(stream, tracked, missing)
+        if missing:
+            self.logger.info(
+                "Stream '%s': the snapshot is complete; %d of %d delivered memberships are no "
+                "longer in it and exit",
+                stream,
+                missing,
+                tracked,
+            )
+        counts = self.counts_for(stream)
+        for batch in self.store.iter_missing(stream):
+            out = []
+            for found in batch:
+                decision = exit_missing(found.before, found.missing, now, present=found.present)
+                counts.add(decision)
+                change = self._pending(stream, found.key, decision.after)
+                identities = {ns: list(ids) for ns, ids in found.before.identity_map.items()}
+                profile = ProfileEvent(identities, {}, decision.memberships)
+                out.append((found.key, profile, decision, change))
+            if self.options.baseline:
+                if self.options.record:
+                    self._commit([change for *_, change in out])
+                continue
+            yield out
+        self.store.end_snapshot(stream, record=self.options.record)
+
+    def _guard(self, stream: str, tracked: int, missing: int) -> None:
+        limit = self.options.max_exit_fraction
+        if not tracked or missing / tracked <= limit:
+            return
+        self.store.end_snapshot(stream, record=False)
+        raise SnapshotGuardError(
+            f"stream '{stream}': the snapshot would exit {missing} of its {tracked} delivered "
+            f"memberships ({missing / tracked:.0%}), more than max_exit_fraction {limit:g} "
+            "allows. Nothing was exited and the change store keeps them. If the input was cut "
+            "short (a failed tap), run again once it is complete; if the audiences really "
+            f"shrank, run once with max_exit_fraction of at least {missing / tracked:.2f} "
+            "(1 allows any)"
+        )
+
+    def finish(self) -> None:
+        """The run succeeded: the next one decides at a new time."""
+        if self.options.record:
+            self.store.finish_run(sorted(self._times))
+
+
+def _present(profile: ProfileEvent) -> list[str]:
+    return [seg for seg, entry in profile.memberships.items() if entry.get("status") != "exited"]

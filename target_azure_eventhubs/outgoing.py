@@ -1,0 +1,98 @@
+"""Drained events of every stream on their way to delivery: submitted in input order, each
+STATE placed right after the records read before it, oversized events refused first."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import logging
+import operator
+import time
+from typing import Any
+
+from target_azure_eventhubs.checkpoints import Checkpoints
+from target_azure_eventhubs.delivery.encoding import event_fits
+from target_azure_eventhubs.delivery.process import DeliveryProcess
+from target_azure_eventhubs.delivery.sender import Delivery
+from target_azure_eventhubs.errors import InvalidRecordFailure
+from target_azure_eventhubs.sink import Drained
+
+_MAX_DEFERRED_EVENTS = 20_000  # see may_defer
+_first = operator.itemgetter(0)
+_second = operator.itemgetter(1)
+
+
+class Outgoing:
+    def __init__(
+        self,
+        delivery: Delivery | DeliveryProcess,
+        checkpoints: Checkpoints,
+        logger: logging.Logger,
+    ) -> None:
+        self.delivery = delivery
+        self.checkpoints = checkpoints
+        self.logger = logger
+        self.events: list[Drained] = []
+        self.states: list[tuple[int, dict[str, Any]]] = []  # (input position, STATE) unplaced
+        self.hold_states = False  # a snapshot's exits go before its last STATE
+        self._ready_hubs: set[str] = set()  # hubs whose limits delivery knows
+
+    def send(self, *, release_states: bool) -> None:
+        """Submit the drained events in input order, placing each STATE where it was read
+        (with `release_states`; otherwise STATEs wait for a later call)."""
+        events, self.events = sorted(self.events, key=_first), []
+        events = self._refuse_oversized(events)
+        release_states = release_states and not self.hold_states
+        states, self.states = (self.states, []) if release_states else ([], self.states)
+        start = 0
+        for order, state in states:
+            end = bisect.bisect_left(events, order, lo=start, key=_first)
+            self._submit(events[start:end])
+            start = end
+            self._place_checkpoint(state)
+        self._submit(events[start:])
+        self._place_checkpoint(None)
+
+    def may_defer(self, oldest_pending: float, max_latency: float, hubs: set[str]) -> bool:
+        """Whether drained events may wait here while the sender process still connects.
+
+        Reading goes on meanwhile; the wait is short (half of max_latency_ms, a bounded
+        number of events).
+        """
+        if not self.events or len(self.events) >= _MAX_DEFERRED_EVENTS:
+            return False
+        if time.monotonic() - oldest_pending >= max_latency / 2:
+            return False
+        hubs = hubs - self._ready_hubs
+        self._ready_hubs.update(hub for hub in hubs if self.delivery.limits_ready(hub))
+        if hubs <= self._ready_hubs:
+            return False
+        self.logger.debug(
+            "Holding %d drained events while the sender process connects", len(self.events)
+        )
+        return True
+
+    def _place_checkpoint(self, state: dict[str, Any] | None) -> None:
+        """STATE and change-store commits happen once the events before this are accepted."""
+        mark = self.checkpoints.place(state)
+        if mark is not None:
+            self.delivery.checkpoint(mark)
+
+    def _refuse_oversized(self, events: list[Drained]) -> list[Drained]:
+        """The events that fit in a message of their hub; `on_invalid_record` for the rest."""
+        limits = {hub: self.delivery.max_event_bytes(hub) for hub in {e.hub for e in events}}
+        fitting = [e for e in events if event_fits(e.out, limits[e.hub])]
+        if len(fitting) < len(events):
+            try:
+                for event in events:
+                    if not event_fits(event.out, limits[event.hub]):
+                        event.sink.refuse_oversized(event, limits[event.hub])
+            except InvalidRecordFailure:
+                self._submit(fitting)  # valid events go; no STATE follows
+                raise
+        return fitting
+
+    def _submit(self, events: list[Drained]) -> None:
+        for hub, group in itertools.groupby(events, key=_second):
+            self.delivery.submit(hub, ((e.partition_key, e.out) for e in group))
+        self.checkpoints.note(e.change for e in events)
