@@ -25,6 +25,7 @@ from target_azure_eventhubs import runtime
 from target_azure_eventhubs.changes import open_store
 from target_azure_eventhubs.changes.tracker import ChangeTracker
 from target_azure_eventhubs.checkpoints import Checkpoints
+from target_azure_eventhubs.delivery import launcher
 from target_azure_eventhubs.delivery.process import DeliveryProcess
 from target_azure_eventhubs.delivery.sender import Delivery
 from target_azure_eventhubs.errors import (
@@ -476,11 +477,10 @@ class TargetAzureEventHubs(Target):
                 validate_config=True,
                 parse_env_config=config.parse_env if config else False,
             )
-        except ConfigurationError as error:
-            cls.logger.error("Configuration error: %s", error)
-            sys.exit(1)
         except TargetError as error:
-            cls.logger.error("%s", error)
+            launcher.discard()
+            prefix = "Configuration error: " if isinstance(error, ConfigurationError) else ""
+            cls.logger.error("%s%s", prefix, error)
             sys.exit(1)
         code = target.run(file_input)
         if code:

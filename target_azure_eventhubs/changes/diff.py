@@ -4,8 +4,11 @@ Pure code. The rules, as Adobe Real-Time CDP applies them to audience membership
 
 - A membership seen for the first time is `realized`, at the input's time or else at the
   run's time (`now`).
-- A membership delivered before and still present is `existing`, at its delivered time;
-  it is carried in every event of the profile, present in the input or not.
+- A membership delivered before and still present is `existing`, at its delivered time.
+  With incremental input it is carried in every event of the profile (delivered and not
+  ended is all there is to know); with complete snapshots (`carry` False) an event names
+  only the memberships of its rows: one missing from them may still come in a later row,
+  or exit when the snapshot completes.
 - `exited` in the input ends a delivered membership, at the input's time or `now`; an
   exit of a membership never delivered ends nothing and is not sent.
 - A profile whose memberships, identities and mapped attributes are all unchanged gets no
@@ -89,6 +92,8 @@ def diff_profile(
     attributes: Mapping[str, Any],
     memberships: Mapping[str, Mapping[str, Any]],
     now: str,
+    *,
+    carry: bool = True,
 ) -> Decision | None:
     """The profile's event against `before`, or None when nothing changed."""
     delivered = before.memberships if before is not None else {}
@@ -108,7 +113,7 @@ def diff_profile(
             event[seg] = _membership("realized", when or now, entry)
             kept[seg] = when or now
             changed = True
-    for seg, when in delivered.items():
+    for seg, when in delivered.items() if carry else ():
         if seg not in event:
             event[seg] = _membership("existing", when)
     attributes_fp = fingerprint(attributes)

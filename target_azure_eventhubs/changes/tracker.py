@@ -117,6 +117,7 @@ class ChangeTracker:
                     profile.attributes,
                     profile.memberships,
                     now,
+                    carry=not self.snapshots,
                 )
             except TypeError as exc:  # orjson: attributes nested beyond its limit
                 results.append(Refused(f"its attributes cannot be written as JSON: {exc}"))

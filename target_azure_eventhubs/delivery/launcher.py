@@ -57,6 +57,15 @@ def prestart(early_config: Mapping[str, Any] | None) -> None:
             _prestarted[1].send(("preconnect", dict(early_config)))
 
 
+def discard() -> None:
+    """Stop the prestarted sender process: the run ends before sending anything."""
+    global _prestarted
+    child, _prestarted = _prestarted, None
+    if child is not None:
+        child[1].close()
+        kill(child[0])
+
+
 def take() -> Child:
     """The prestarted sender process if it is still there, else a new one."""
     global _prestarted
