@@ -20,23 +20,68 @@ Pure code. The rules, as Adobe Real-Time CDP applies them to audience membership
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 # Keys of an input membership that travel with it into the event (see events.body).
-_CARRIED = ("name", "createdAt", "updatedAt", "mappingCreatedAt", "mappingUpdatedAt")
+_CARRIED = frozenset({"name", "createdAt", "updatedAt", "mappingCreatedAt", "mappingUpdatedAt"})
 
 
-@dataclass(frozen=True, slots=True)
 class Delivered:
-    """What consumers were last sent for one profile: a row of the change store."""
+    """What consumers were last sent for one profile: a row of the change store.
 
-    identity_map: dict[str, list[str]]  # as sent: hashed namespaces stay hashed
-    attributes_fp: str  # a fingerprint of the mapped attributes, never their values
-    memberships: dict[str, str]  # segment id -> lastQualificationTime
+    `digest` covers the identities, the attributes' fingerprint and the membership ids:
+    an unchanged profile is recognised by it alone, without reading its memberships.
+    """
+
+    __slots__ = ("_memberships", "_memberships_json", "attributes_fp", "digest", "identity_json")
+
+    def __init__(
+        self,
+        identity_json: str,  # the identity map as sent (JSON): hashed namespaces stay hashed
+        attributes_fp: str,  # a fingerprint of the mapped attributes, never their values
+        memberships: dict[str, str] | None = None,  # segment id -> lastQualificationTime
+        *,
+        memberships_json: str | None = None,  # or as the store keeps them, read on demand
+        digest: str | None = None,
+    ) -> None:
+        self.identity_json = identity_json
+        self.attributes_fp = attributes_fp
+        self._memberships = memberships
+        self._memberships_json = memberships_json
+        self.digest = digest or content_digest(identity_json, attributes_fp, self.memberships)
+
+    @property
+    def memberships(self) -> dict[str, str]:
+        if self._memberships is None:
+            self._memberships = dict(orjson.loads(self._memberships_json or "{}"))
+        return self._memberships
+
+    @property
+    def identity_map(self) -> dict[str, list[str]]:
+        return dict(orjson.loads(self.identity_json))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Delivered):
+            return NotImplemented
+        return (self.identity_json, self.attributes_fp, self.memberships) == (
+            other.identity_json,
+            other.attributes_fp,
+            other.memberships,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Delivered({self.identity_json}, {self.attributes_fp!r}, {self.memberships})"
+
+
+def content_digest(identity_json: str, attributes_fp: str, segments: Iterable[str]) -> str:
+    text = "\x00".join((identity_json, attributes_fp, *sorted(segments)))
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(slots=True)
@@ -56,15 +101,23 @@ def fingerprint(attributes: Mapping[str, Any]) -> str:
     return hashlib.sha256(encoded).hexdigest()[:32]
 
 
-def same_identities(a: Mapping[str, list[str]], b: Mapping[str, list[str]]) -> bool:
+def identity_json(identities: Mapping[str, list[str]]) -> str:
+    """The identity map as the store keeps it (and as the event carries it)."""
+    return orjson.dumps({ns: ids for ns, ids in identities.items() if ids}).decode()
+
+
+def same_identities(stored: str, sent: str) -> bool:
     """Equal identity maps, whatever the order of namespaces and ids."""
-    left = {ns: sorted(ids) for ns, ids in a.items() if ids}
-    right = {ns: sorted(ids) for ns, ids in b.items() if ids}
-    return left == right
+    if stored == sent:
+        return True
+    left, right = orjson.loads(stored), orjson.loads(sent)
+    return {ns: sorted(ids) for ns, ids in left.items()} == {
+        ns: sorted(ids) for ns, ids in right.items()
+    }
 
 
 def _carried(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: entry[key] for key in _CARRIED if key in entry}
+    return {key: value for key, value in entry.items() if key in _CARRIED}
 
 
 def _membership(status: str, when: str, entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -86,6 +139,34 @@ def _count(decision: Decision) -> Decision:
     return decision
 
 
+def _unchanged(
+    before: Delivered,
+    identities_sent: str,
+    attributes_fp: str,
+    memberships: Mapping[str, Mapping[str, Any]],
+) -> bool:
+    present = [seg for seg, entry in memberships.items() if entry.get("status") != "exited"]
+    if len(present) == len(memberships):  # no exit in the input: the digest may decide
+        digest = content_digest(identities_sent, attributes_fp, present)
+        if digest == before.digest:
+            return True
+    return (
+        not _memberships_change(before.memberships, memberships)
+        and attributes_fp == before.attributes_fp
+        and same_identities(before.identity_json, identities_sent)
+    )
+
+
+def _memberships_change(
+    delivered: Mapping[str, str], memberships: Mapping[str, Mapping[str, Any]]
+) -> bool:
+    """Whether the input starts or ends a delivered membership."""
+    for seg, entry in memberships.items():
+        if (entry.get("status") == "exited") == (seg in delivered):
+            return True
+    return False
+
+
 def diff_profile(
     before: Delivered | None,
     identities: dict[str, list[str]],
@@ -96,36 +177,28 @@ def diff_profile(
     carry: bool = True,
 ) -> Decision | None:
     """The profile's event against `before`, or None when nothing changed."""
+    attributes_fp = fingerprint(attributes)
+    identities_sent = identity_json(identities)
+    if before is not None and _unchanged(before, identities_sent, attributes_fp, memberships):
+        return None
     delivered = before.memberships if before is not None else {}
     event: dict[str, dict[str, Any]] = {}
     kept = dict(delivered)
-    changed = False
     for seg, entry in memberships.items():
         when = entry.get("lastQualificationTime")
         if entry.get("status") == "exited":
             if seg in delivered:
                 event[seg] = _membership("exited", when or now, entry)
                 del kept[seg]
-                changed = True
         elif seg in delivered:
             event[seg] = _membership("existing", delivered[seg], entry)
         else:
             event[seg] = _membership("realized", when or now, entry)
             kept[seg] = when or now
-            changed = True
     for seg, when in delivered.items() if carry else ():
         if seg not in event:
             event[seg] = _membership("existing", when)
-    attributes_fp = fingerprint(attributes)
-    if (
-        not changed
-        and before is not None
-        and attributes_fp == before.attributes_fp
-        and same_identities(identities, before.identity_map)
-    ):
-        return None
-    after = Delivered({ns: list(ids) for ns, ids in identities.items() if ids}, attributes_fp, kept)
-    return _count(Decision(event, after))
+    return _count(Decision(event, Delivered(identities_sent, attributes_fp, kept)))
 
 
 def exit_missing(
@@ -144,6 +217,6 @@ def exit_missing(
     after = (
         None
         if not kept and not present
-        else Delivered(before.identity_map, before.attributes_fp, kept)
+        else Delivered(before.identity_json, before.attributes_fp, kept)
     )
     return _count(Decision(event, after))

@@ -11,12 +11,16 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
+
 from target_azure_eventhubs.changes.diff import Delivered
 from target_azure_eventhubs.changes.store import (
     SCHEMA_VERSION,
     ChangeStore,
     Missing,
     Row,
+    Seen,
+    copy_text,
     decode_row,
     encode_row,
 )
@@ -33,6 +37,7 @@ _SCHEMA = [
         attributes_fp text NOT NULL,
         memberships text NOT NULL,
         membership_count integer NOT NULL,
+        digest text NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (stream, profile_key))""",
     """CREATE TABLE IF NOT EXISTS change_tracking_runs (
@@ -41,36 +46,54 @@ _SCHEMA = [
 ]
 _SESSION = [
     """CREATE TEMP TABLE IF NOT EXISTS change_tracking_seen (
-        stream text NOT NULL, profile_key text NOT NULL, segments text[] NOT NULL)""",
+        stream text NOT NULL, profile_key text NOT NULL, complete boolean NOT NULL,
+        segments text)""",
+    """CREATE TEMP TABLE IF NOT EXISTS change_tracking_staged (
+        profile_key text, identity_map text, attributes_fp text, memberships text,
+        membership_count integer, digest text) ON COMMIT DELETE ROWS""",
     "CREATE INDEX IF NOT EXISTS change_tracking_seen_key ON change_tracking_seen "
     "(stream, profile_key)",
 ]
+# From the rows staged by COPY (much faster than adapting arrays of parameters).
 _UPSERT = """
 INSERT INTO change_tracking_profiles
-    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count)
-SELECT %s, * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::int[])
+    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest)
+SELECT %s, * FROM change_tracking_staged
 ON CONFLICT (stream, profile_key) DO UPDATE SET
     identity_map = excluded.identity_map,
     attributes_fp = excluded.attributes_fp,
     memberships = excluded.memberships,
     membership_count = excluded.membership_count,
+    digest = excluded.digest,
     updated_at = now()
 """
+# Profiles with a complete seen row are ruled out first; the memberships no seen row
+# holds are looked for only in the others.
 _FIND_MISSING = """
 CREATE TEMP TABLE change_tracking_exits AS
+WITH candidates AS MATERIALIZED (
+    SELECT p.* FROM change_tracking_profiles p
+    WHERE p.stream = %s AND p.membership_count > 0 AND NOT EXISTS (
+        SELECT 1 FROM change_tracking_seen s
+        WHERE s.stream = p.stream AND s.profile_key = p.profile_key AND s.complete)
+)
 SELECT * FROM (
-    SELECT p.profile_key, p.identity_map, p.attributes_fp, p.memberships,
+    SELECT c.profile_key, c.identity_map, c.attributes_fp, c.memberships, c.digest,
         EXISTS (SELECT 1 FROM change_tracking_seen s
-                WHERE s.stream = p.stream AND s.profile_key = p.profile_key) AS present,
-        ARRAY(SELECT m FROM jsonb_object_keys(p.memberships::jsonb) AS m
+                WHERE s.stream = c.stream AND s.profile_key = c.profile_key) AS present,
+        ARRAY(SELECT m FROM jsonb_object_keys(c.memberships::jsonb) AS m
               WHERE NOT EXISTS (
-                SELECT 1 FROM change_tracking_seen s
-                WHERE s.stream = p.stream AND s.profile_key = p.profile_key
-                  AND m = ANY (s.segments))) AS missing
-    FROM change_tracking_profiles p
-    WHERE p.stream = %s
+                SELECT 1 FROM change_tracking_seen s,
+                    jsonb_array_elements_text(s.segments::jsonb) AS k
+                WHERE s.stream = c.stream AND s.profile_key = c.profile_key
+                  AND k = m)) AS missing
+    FROM candidates c
 ) AS found WHERE cardinality(missing) > 0
 """
+
+
+def _json(segments: list[str] | None) -> str | None:
+    return None if segments is None else orjson.dumps(segments).decode()
 
 
 class PostgresStore(ChangeStore):
@@ -116,11 +139,11 @@ class PostgresStore(ChangeStore):
 
     def _load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]:
         rows = self._db.execute(
-            "SELECT profile_key, identity_map, attributes_fp, memberships "
+            "SELECT profile_key, identity_map, attributes_fp, memberships, digest "
             "FROM change_tracking_profiles WHERE stream = %s AND profile_key = ANY(%s)",
             (stream, list(keys)),
         )
-        return {key: decode_row(ids, fp, members) for key, ids, fp, members in rows}
+        return {key: decode_row(*row) for key, *row in rows}
 
     def _commit(self, rows: Sequence[Row]) -> None:
         with self._db.transaction():
@@ -128,10 +151,14 @@ class PostgresStore(ChangeStore):
                 self._commit_stream(stream, [(k, d) for s, k, d in rows if s == stream])
 
     def _commit_stream(self, stream: str, rows: list[tuple[str, Delivered | None]]) -> None:
-        upserts = [(key, *encode_row(delivered)) for key, delivered in rows if delivered]
+        upserts = [
+            copy_text(key, *map(str, encode_row(delivered))) + "\n"
+            for key, delivered in rows
+            if delivered
+        ]
         if upserts:
-            columns = [list(column) for column in zip(*upserts, strict=True)]
-            self._db.execute(_UPSERT, (stream, *columns))
+            self._copy("COPY change_tracking_staged FROM STDIN", upserts)
+            self._db.execute(_UPSERT, (stream,))  # the staged rows go at commit
         deletes = [key for key, delivered in rows if delivered is None]
         if deletes:
             self._db.execute(
@@ -139,16 +166,19 @@ class PostgresStore(ChangeStore):
                 (stream, deletes),
             )
 
-    def _mark_seen(self, stream: str, seen: Sequence[tuple[str, list[str]]]) -> None:
+    def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         self._own_snapshot(stream)
-        with (
-            self._db.cursor() as cursor,
-            cursor.copy(
-                "COPY change_tracking_seen (stream, profile_key, segments) FROM STDIN"
-            ) as copy,
-        ):
-            for key, segments in seen:
-                copy.write_row((stream, key, segments))
+        self._copy(
+            "COPY change_tracking_seen FROM STDIN",
+            [
+                copy_text(stream, key, "t" if segments is None else "f", _json(segments)) + "\n"
+                for key, segments in seen
+            ],
+        )
+
+    def _copy(self, statement: str, lines: list[str]) -> None:
+        with self._db.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write("".join(lines))
 
     def _own_snapshot(self, stream: str) -> None:
         if stream in self._snapshots:
@@ -180,13 +210,14 @@ class PostgresStore(ChangeStore):
 
     def _next_missing(self, after: str, batch: int) -> list[Missing]:
         rows = self._db.execute(
-            "SELECT profile_key, identity_map, attributes_fp, memberships, present, missing "
+            "SELECT profile_key, identity_map, attributes_fp, memberships, digest, present, "
+            "missing "
             "FROM change_tracking_exits WHERE profile_key > %s ORDER BY profile_key LIMIT %s",
             (after, batch),
         ).fetchall()
         return [
-            Missing(key, decode_row(ids, fp, members), list(missing), bool(present))
-            for key, ids, fp, members, present, missing in rows
+            Missing(key, decode_row(ids, fp, members, dg), list(missing), bool(present))
+            for key, ids, fp, members, dg, present, missing in rows
         ]
 
     def _end_snapshot(self, stream: str, record: bool) -> None:

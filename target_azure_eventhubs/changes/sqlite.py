@@ -22,6 +22,7 @@ from target_azure_eventhubs.changes.store import (
     ChangeStore,
     Missing,
     Row,
+    Seen,
     chunks,
     decode_row,
     encode_row,
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS change_tracking_profiles (
     attributes_fp TEXT NOT NULL,
     memberships TEXT NOT NULL,
     membership_count INTEGER NOT NULL,
+    digest TEXT NOT NULL,
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
     PRIMARY KEY (stream, profile_key)
 ) WITHOUT ROWID;
@@ -50,7 +52,7 @@ CREATE TABLE IF NOT EXISTS change_tracking_runs (
     finished INTEGER NOT NULL
 );
 CREATE TEMP TABLE IF NOT EXISTS change_tracking_seen (
-    stream TEXT NOT NULL, profile_key TEXT NOT NULL, segments TEXT NOT NULL
+    stream TEXT NOT NULL, profile_key TEXT NOT NULL, complete INTEGER NOT NULL, segments TEXT
 );
 CREATE INDEX IF NOT EXISTS temp.change_tracking_seen_key
     ON change_tracking_seen (stream, profile_key);
@@ -58,21 +60,24 @@ CREATE INDEX IF NOT EXISTS temp.change_tracking_seen_key
 
 _UPSERT = """
 INSERT INTO change_tracking_profiles
-    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest,
+     updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 ON CONFLICT (stream, profile_key) DO UPDATE SET
     identity_map = excluded.identity_map,
     attributes_fp = excluded.attributes_fp,
     memberships = excluded.memberships,
     membership_count = excluded.membership_count,
+    digest = excluded.digest,
     updated_at = excluded.updated_at
 """
 
-# Each delivered profile of the stream, with the memberships no seen row of it holds.
+# Each delivered profile of the stream, with the memberships no seen row of it holds;
+# a complete seen row (one that held every delivered membership) rules the profile out.
 _FIND_MISSING = """
 CREATE TEMP TABLE change_tracking_exits AS
-SELECT profile_key, identity_map, attributes_fp, memberships, present, missing FROM (
-    SELECT p.profile_key, p.identity_map, p.attributes_fp, p.memberships,
+SELECT profile_key, identity_map, attributes_fp, memberships, digest, present, missing FROM (
+    SELECT p.profile_key, p.identity_map, p.attributes_fp, p.memberships, p.digest,
         EXISTS (SELECT 1 FROM change_tracking_seen s
                 WHERE s.stream = p.stream AND s.profile_key = p.profile_key) AS present,
         (SELECT json_group_array(j.key) FROM json_each(p.memberships) AS j
@@ -81,7 +86,10 @@ SELECT profile_key, identity_map, attributes_fp, memberships, present, missing F
             WHERE s.stream = p.stream AND s.profile_key = p.profile_key AND k.value = j.key
          )) AS missing
     FROM change_tracking_profiles p
-    WHERE p.stream = ?
+    WHERE p.stream = ? AND p.membership_count > 0 AND NOT EXISTS (
+        SELECT 1 FROM change_tracking_seen s
+        WHERE s.stream = p.stream AND s.profile_key = p.profile_key AND s.complete
+    )
 ) WHERE missing <> '[]'
 """
 
@@ -165,12 +173,12 @@ class SQLiteStore(ChangeStore):
         for part in chunks(keys, _KEYS_PER_QUERY):
             marks = ",".join("?" * len(part))
             rows = self._db.execute(
-                "SELECT profile_key, identity_map, attributes_fp, memberships "
+                "SELECT profile_key, identity_map, attributes_fp, memberships, digest "
                 f"FROM change_tracking_profiles WHERE stream = ? AND profile_key IN ({marks})",
                 (stream, *part),
             )
-            for key, identity_map, attributes_fp, memberships in rows:
-                found[key] = decode_row(identity_map, attributes_fp, memberships)
+            for key, identity_map, attributes_fp, memberships, digest in rows:
+                found[key] = decode_row(identity_map, attributes_fp, memberships, digest)
         return found
 
     def _commit(self, rows: Sequence[Row]) -> None:
@@ -183,11 +191,16 @@ class SQLiteStore(ChangeStore):
                 deletes,
             )
 
-    def _mark_seen(self, stream: str, seen: Sequence[tuple[str, list[str]]]) -> None:
+    def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         with self._transaction() as cursor:
             cursor.executemany(
-                "INSERT INTO change_tracking_seen VALUES (?, ?, ?)",
-                [(stream, key, _json_list(segments)) for key, segments in seen],
+                "INSERT INTO change_tracking_seen VALUES (?, ?, ?, ?)",
+                [
+                    (stream, key, 1, None)
+                    if segments is None
+                    else (stream, key, 0, _json(segments))
+                    for key, segments in seen
+                ],
             )
 
     def _find_missing(self, stream: str) -> tuple[int, int]:
@@ -210,13 +223,14 @@ class SQLiteStore(ChangeStore):
     def _next_missing(self, after: str, batch: int) -> list[Missing]:
         assert self._db is not None
         rows = self._db.execute(
-            "SELECT profile_key, identity_map, attributes_fp, memberships, present, missing "
+            "SELECT profile_key, identity_map, attributes_fp, memberships, digest, present, "
+            "missing "
             "FROM change_tracking_exits WHERE profile_key > ? ORDER BY profile_key LIMIT ?",
             (after, batch),
         ).fetchall()
         return [
-            Missing(key, decode_row(ids, fp, members), _loads_list(missing), bool(present))
-            for key, ids, fp, members, present, missing in rows
+            Missing(key, decode_row(ids, fp, members, dg), _loads_list(missing), bool(present))
+            for key, ids, fp, members, dg, present, missing in rows
         ]
 
     def _end_snapshot(self, stream: str, record: bool) -> None:
@@ -272,7 +286,7 @@ class SQLiteStore(ChangeStore):
             self._lock_file = None
 
 
-def _json_list(items: list[str]) -> str:
+def _json(items: list[str]) -> str:
     return orjson.dumps(items).decode()
 
 

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import orjson
@@ -44,18 +44,33 @@ class Missing:
     present: bool  # the profile itself was in the snapshot
 
 
-def encode_row(delivered: Delivered) -> tuple[str, str, str, int]:
-    """(identity map, attributes fingerprint, memberships, count) as the store keeps them."""
+def encode_row(delivered: Delivered) -> tuple[str, str, str, int, str]:
+    """(identity map, attributes fingerprint, memberships, count, digest) as stored."""
     return (
-        orjson.dumps(delivered.identity_map).decode(),
+        delivered.identity_json,
         delivered.attributes_fp,
         orjson.dumps(delivered.memberships).decode(),
         len(delivered.memberships),
+        delivered.digest,
     )
 
 
-def decode_row(identity_map: Any, attributes_fp: str, memberships: Any) -> Delivered:
-    return Delivered(orjson.loads(identity_map), attributes_fp, orjson.loads(memberships))
+def decode_row(identity_json: str, attributes_fp: str, memberships: str, digest: str) -> Delivered:
+    return Delivered(identity_json, attributes_fp, memberships_json=memberships, digest=digest)
+
+
+# A profile seen in a snapshot: its key, and the memberships its rows held, or None when
+# they held every membership delivered before (then none of them can be missing).
+Seen = tuple[str, list[str] | None]
+
+
+def copy_text(*values: str | None) -> str:
+    """One row of PostgreSQL's COPY text format."""
+    return "\t".join(_COPY_NULL if v is None else v.translate(_COPY_ESCAPES) for v in values)
+
+
+_COPY_NULL = "\\N"
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 def safe_location(url: str) -> str:
@@ -109,7 +124,7 @@ class ChangeStore(abc.ABC):
         if rows:
             self._guard("write", lambda: self._commit(rows))
 
-    def mark_seen(self, stream: str, seen: Sequence[tuple[str, list[str]]]) -> None:
+    def mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         if seen:
             self._guard("note the snapshot", lambda: self._mark_seen(stream, seen))
 
@@ -153,7 +168,7 @@ class ChangeStore(abc.ABC):
     def _commit(self, rows: Sequence[Row]) -> None: ...
 
     @abc.abstractmethod
-    def _mark_seen(self, stream: str, seen: Sequence[tuple[str, list[str]]]) -> None: ...
+    def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None: ...
 
     @abc.abstractmethod
     def _find_missing(self, stream: str) -> tuple[int, int]: ...

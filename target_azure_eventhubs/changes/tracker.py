@@ -23,7 +23,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from target_azure_eventhubs.changes.diff import Decision, Delivered, diff_profile, exit_missing
-from target_azure_eventhubs.changes.store import ChangeStore, Row
+from target_azure_eventhubs.changes.store import ChangeStore, Row, Seen
 from target_azure_eventhubs.errors import SnapshotGuardError
 from target_azure_eventhubs.events import ProfileEvent
 
@@ -109,10 +109,14 @@ class ChangeTracker:
         before = self._lookup(stream, [key for key, _ in items])
         counts = self.counts_for(stream)
         results: list[Result] = []
+        seen: list[Seen] = []
         for key, profile in items:
+            prior = before.get(key)
+            if self.snapshots:
+                seen.append((key, _seen(prior, profile)))
             try:
                 decision = diff_profile(
-                    before.get(key),
+                    prior,
                     profile.identities,
                     profile.attributes,
                     profile.memberships,
@@ -129,8 +133,7 @@ class ChangeTracker:
             before[key] = decision.after
             counts.add(decision)
             results.append((decision, self._pending(stream, key, decision.after)))
-        if self.snapshots:
-            self.store.mark_seen(stream, [(key, _present(p)) for key, p in items])
+        self.store.mark_seen(stream, seen)
         return self._recorded(results)
 
     def _recorded(self, results: list[Result]) -> list[Result]:
@@ -274,5 +277,10 @@ class ChangeTracker:
             self.store.finish_run(sorted(self._times))
 
 
-def _present(profile: ProfileEvent) -> list[str]:
-    return [seg for seg, entry in profile.memberships.items() if entry.get("status") != "exited"]
+def _seen(prior: Delivered | None, profile: ProfileEvent) -> list[str] | None:
+    """The memberships a snapshot's rows of a profile hold; None when they hold all those
+    delivered before (nothing of the profile can be missing then)."""
+    present = [seg for seg, entry in profile.memberships.items() if entry.get("status") != "exited"]
+    if prior is None or prior.memberships.keys() <= set(present):
+        return None
+    return present

@@ -184,3 +184,25 @@ def wide_row(index: int, rng: random.Random, profile_id: str) -> dict[str, Any]:
         f"{rng.randrange(60):02d}Z",
         "segment_name": SEGMENT_NAMES[segment],
     }
+
+
+def member_rows(
+    index: int, rng: random.Random, profile_id: str, audiences: list[str], count: int = 3
+) -> list[dict[str, Any]]:
+    """One profile in a "current members" table: a row per audience it is in, each with
+    the profile's identities and attributes (no time: the audience is current)."""
+    first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
+    city, country = rng.choice(CITIES)
+    profile = {
+        "profile_id": profile_id,
+        "email": f"{first}.{last}{index}@{rng.choice(DOMAINS)}",
+        "first_name": first,
+        "last_name": last,
+        "city": city,
+        "country": country,
+        "loyalty_tier": rng.choice(TIERS),
+    }
+    return [
+        {**profile, "segment_id": audience, "status": "realized"}
+        for audience in rng.sample(audiences, count)
+    ]
