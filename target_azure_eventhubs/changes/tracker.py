@@ -156,7 +156,7 @@ class ChangeTracker:
                     stream,
                     when,
                 )
-            elif not self.store.tracked_profiles(stream):
+            elif not self.store.created and not self.store.tracked_profiles(stream):
                 self.logger.info(
                     "Change tracking: stream '%s' has no delivered profiles in %s yet: "
                     "every profile is new in this run",

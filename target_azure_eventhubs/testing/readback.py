@@ -242,3 +242,37 @@ def read_all(
         ranges[pid] = (None if since is None else since + 1, end.last_sequence_number)
     remaining = max(0.0, deadline - time.monotonic())
     return read_ranges(conn_str, hub, ranges, timeout=remaining, consumer_group=consumer_group)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m target_azure_eventhubs.testing`: print what a hub holds."""
+    import argparse  # noqa: PLC0415
+    import json  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description="Print the events an event hub holds.")
+    parser.add_argument(
+        "--connection-string",
+        default=os.environ.get("TARGET_AZURE_EVENTHUBS_CONNECTION_STRING"),
+        help="default: $TARGET_AZURE_EVENTHUBS_CONNECTION_STRING",
+    )
+    parser.add_argument("--eventhub", help="needed unless the connection string has EntityPath")
+    parser.add_argument(
+        "--config", help="a target config file: its connection_string and eventhub_name"
+    )
+    parser.add_argument("--consumer-group", default="$Default")
+    parser.add_argument("--last", type=int, help="only the N most recently enqueued events")
+    args = parser.parse_args(argv)
+    if args.config:
+        with open(args.config, encoding="utf-8") as handle:
+            config = json.load(handle)
+        args.connection_string = config.get("connection_string") or args.connection_string
+        args.eventhub = args.eventhub or config.get("eventhub_name")
+    if not args.connection_string:
+        parser.error("give --connection-string or set TARGET_AZURE_EVENTHUBS_CONNECTION_STRING")
+    events = read_all(args.connection_string, args.eventhub, 60, args.consumer_group)
+    events.sort(key=lambda e: (e.enqueued_ms or 0, e.partition_id, e.sequence_number))
+    for event in events[-args.last :] if args.last else events:
+        head = f"partition {event.partition_id} #{event.sequence_number} id {event.message_id}"
+        body = json.dumps(json.loads(event.body), indent=2, ensure_ascii=False)
+        print(f"{head}\n{body}")
