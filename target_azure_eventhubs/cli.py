@@ -41,6 +41,8 @@ def early_config(args: list[str]) -> dict[str, Any] | None:
         merged.update(loaded)
     if not merged.get("sender_process", True) or merged.get("use_entra_id"):
         return None
+    if merged.get("dry_run"):  # connects to nothing
+        return None
     if not any(merged.get(key) for key in _EARLY_KEYS):
         return None
     return merged

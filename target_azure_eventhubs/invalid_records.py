@@ -50,11 +50,11 @@ class InvalidRecords:
         where = f"stream '{stream}'" if stream else "input"
         what = f"record {key}" if key else "record"
         message = f"Invalid {what} in {where} at input line {line}: {reason}"
+        self.counts[stream or "<input>"] += 1  # the record that stops a run counts too
         if self.policy == "fail":
             raise InvalidRecordFailure(
                 message + " (set on_invalid_record to 'skip' or 'dead_letter' to continue past it)"
             )
-        self.counts[stream or "<input>"] += 1
         if self.policy == "skip":
             self.logger.warning("%s; skipped", message)
             return

@@ -11,9 +11,8 @@ import time
 from typing import Any
 
 from target_azure_eventhubs.checkpoints import Checkpoints
+from target_azure_eventhubs.delivery.choice import AnyDelivery
 from target_azure_eventhubs.delivery.encoding import event_fits
-from target_azure_eventhubs.delivery.process import DeliveryProcess
-from target_azure_eventhubs.delivery.sender import Delivery
 from target_azure_eventhubs.errors import InvalidRecordFailure
 from target_azure_eventhubs.sink import Drained
 
@@ -25,7 +24,7 @@ _second = operator.itemgetter(1)
 class Outgoing:
     def __init__(
         self,
-        delivery: Delivery | DeliveryProcess,
+        delivery: AnyDelivery,
         checkpoints: Checkpoints,
         logger: logging.Logger,
     ) -> None:

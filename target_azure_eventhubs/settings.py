@@ -306,8 +306,30 @@ CHANGE_SETTINGS = th.PropertiesList(
     ),
 )
 
+OPERATING_SETTINGS = th.PropertiesList(
+    th.Property(
+        "dry_run",
+        th.BooleanType(),
+        default=False,
+        description="Read, validate and convert everything (with change tracking, compute the "
+        "diff), report per stream what would be sent and show the first events on stderr; "
+        "send nothing, change no store, write no STATE.",
+    ),
+    th.Property(
+        "progress_interval_seconds",
+        th.NumberType(),
+        default=30,
+        description="Log a progress line (and Singer metrics) this often while running; 0 "
+        "turns it off.",
+    ),
+)
+
 CONFIG_JSONSCHEMA = th.PropertiesList(
-    *CONNECTION_SETTINGS, *CONTENT_SETTINGS, *DELIVERY_SETTINGS, *CHANGE_SETTINGS
+    *CONNECTION_SETTINGS,
+    *CONTENT_SETTINGS,
+    *DELIVERY_SETTINGS,
+    *CHANGE_SETTINGS,
+    *OPERATING_SETTINGS,
 ).to_dict()
 
 
@@ -329,6 +351,8 @@ class TargetSettings:
     change_tracking: bool
     change_store: str
     changes: ChangeOptions
+    dry_run: bool
+    progress_interval: float  # seconds; 0: no progress lines
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
@@ -353,6 +377,8 @@ class TargetSettings:
             change_tracking=bool(config.get("change_tracking", False)),
             change_store=str(config.get("change_store") or DEFAULT_STORE),
             changes=_change_options(config),
+            dry_run=bool(config.get("dry_run", False)),
+            progress_interval=_progress_interval(config),
         )
 
     @property
@@ -388,5 +414,15 @@ def _change_options(config: Mapping[str, Any]) -> ChangeOptions:
     return ChangeOptions(
         snapshot_end=snapshot_end,
         baseline=bool(config.get("change_tracking_baseline", False)),
+        record=not config.get("dry_run", False),
         max_exit_fraction=fraction,
     )
+
+
+def _progress_interval(config: Mapping[str, Any]) -> float:
+    interval = float(config.get("progress_interval_seconds", 30) or 0)
+    if interval < 0:
+        raise ConfigurationError(
+            f"progress_interval_seconds must be 0 (off) or more, not {interval:g}"
+        )
+    return interval

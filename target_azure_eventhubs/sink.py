@@ -11,6 +11,7 @@ import typing as t
 from dataclasses import dataclass
 
 import fastjsonschema
+from singer_sdk import metrics
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
@@ -120,6 +121,11 @@ class EventHubSink(BatchSink):
         self.round_robin = settings.round_robin
         self._pending: dict[str, _Pending] = {}
         self._ungrouped: list[_Keyed] = []
+
+    def get_sink_record_counter(self) -> metrics.Counter:
+        # Records per stream as a Singer metric, as often as the progress lines.
+        interval = self.services.settings.progress_interval
+        return metrics.record_counter(self.stream_name, log_interval=interval or 60.0)
 
     def get_validator(self) -> BaseJSONSchemaValidator | None:
         if not self.validate_schema:

@@ -22,12 +22,11 @@ from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
 from target_azure_eventhubs import runtime
-from target_azure_eventhubs.changes import open_store
-from target_azure_eventhubs.changes.tracker import ChangeTracker
+from target_azure_eventhubs.changes import open_tracker
 from target_azure_eventhubs.checkpoints import Checkpoints
 from target_azure_eventhubs.delivery import launcher
-from target_azure_eventhubs.delivery.process import DeliveryProcess
-from target_azure_eventhubs.delivery.sender import Delivery
+from target_azure_eventhubs.delivery.choice import make_delivery
+from target_azure_eventhubs.delivery.dry_run import DryRunDelivery
 from target_azure_eventhubs.errors import (
     ChangeStoreError,
     ConfigurationError,
@@ -38,7 +37,7 @@ from target_azure_eventhubs.errors import (
 from target_azure_eventhubs.invalid_records import InvalidRecords
 from target_azure_eventhubs.outgoing import Outgoing
 from target_azure_eventhubs.reader import InvalidLine, TickingReader
-from target_azure_eventhubs.report import log_summary
+from target_azure_eventhubs.report import Reporter, RunState, log_dry_run, log_summary, stop_reason
 from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
 from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected, SinkServices
@@ -73,27 +72,31 @@ class TargetAzureEventHubs(Target):
         self.invalid = InvalidRecords(
             settings.on_invalid_record, settings.dead_letter_path, self.logger
         )
-        self.tracker = self._open_change_tracking()
+        self.tracker = (
+            open_tracker(settings.change_store, settings.changes, self.logger)
+            if settings.change_tracking
+            else None
+        )
         self.checkpoints = Checkpoints(self._emit_state, self.tracker)
-        self.delivery: Delivery | DeliveryProcess
-        use_process = settings.sender_process
-        if use_process and os.name != "posix":  # the child gets its socket via pass_fds
-            self.logger.info("sender_process needs a POSIX system: sending from this process")
-            use_process = False
-        if use_process:
-            self.delivery = DeliveryProcess(
-                self.config,
-                settings.delivery,
-                self.checkpoints.release,
-                self.logger,
-                lambda: self._terminating,
-            )
-            if self.connection.default_eventhub:  # connect while the first lines are read
-                self.delivery.connect_early(self.connection.default_eventhub)
-        else:
-            self.delivery = Delivery(
-                self.connection, settings.delivery, self.checkpoints.release, self.logger
-            )
+        self.delivery = make_delivery(
+            self.config,
+            self.connection,
+            settings.delivery,
+            self.checkpoints.release,
+            self.logger,
+            lambda: self._terminating,
+            dry_run=settings.dry_run,
+            sender_process=settings.sender_process,
+        )
+        self.run_state = RunState()
+        self.reporter = Reporter(
+            self.logger,
+            settings.progress_interval,
+            self.run_state,
+            self.delivery.progress,
+            self.tracker,
+            dry_run=settings.dry_run,
+        )
         self.outgoing = Outgoing(self.delivery, self.checkpoints, self.logger)
         self._sink_services = SinkServices(
             settings=settings,
@@ -105,8 +108,7 @@ class TargetAzureEventHubs(Target):
             tracker=self.tracker,
         )
         self.max_latency = settings.max_latency
-        self._records_read = 0
-        self._started = time.monotonic()
+        self._stopped: str | None = None  # why the run stopped early, for the summary
         self._terminating = False
         self._oldest_pending: float | None = None  # when the oldest unsent record was read
         self._first_record_clock = runtime.started()  # see _pending_since
@@ -119,23 +121,6 @@ class TargetAzureEventHubs(Target):
         reader.should_stop = lambda: self._terminating
         if self.invalid.policy != "fail":
             reader.on_invalid_line = self._on_invalid_line
-
-    def _open_change_tracking(self) -> ChangeTracker | None:
-        if not self.settings.change_tracking:
-            return None
-        store = open_store(self.settings.change_store)
-        self.logger.info(
-            "Change tracking: store %s%s, snapshot_end %s",
-            store.location,
-            " (created: every profile is new in this run)" if store.created else "",
-            self.settings.changes.snapshot_end,
-        )
-        if self.settings.changes.baseline:
-            self.logger.warning(
-                "change_tracking_baseline is on: this run records the input in the change "
-                "store and sends nothing; turn it off for the next run"
-            )
-        return ChangeTracker(store, self.settings.changes, self.logger)
 
     # Settings used by the sinks ------------------------------------------------------------
 
@@ -208,7 +193,8 @@ class TargetAzureEventHubs(Target):
             )
         sink.tally_record_read()
         sink.record_counter_metric.increment()
-        self._records_read += 1
+        self.run_state.records_read += 1
+        self.run_state.per_stream[stream_name] += 1
         try:
             sink.accept(record, line)
         except RecordRejected as rejected:
@@ -326,6 +312,8 @@ class TargetAzureEventHubs(Target):
         """Nothing to do: `_send_outgoing` registered every STATE with delivery, in place."""
 
     def _emit_state(self, state: dict) -> None:
+        if self.settings.dry_run:
+            return  # so that Meltano does not move the bookmark
         sys.stdout.write(orjson.dumps(state).decode() + "\n")
         sys.stdout.flush()
 
@@ -406,17 +394,21 @@ class TargetAzureEventHubs(Target):
     def run(self, file_input: t.IO[str] | None = None) -> int:
         """Process the input; returns the exit code. Errors end as one clear log line."""
         code = 0
+        self.reporter.start()
         try:
             self.listen(file_input)
         except TargetError as error:
+            self._stopped = stop_reason(error)
             self._salvage(error)
             self.logger.error("%s", error)
             code = 1
         except Exception as error:  # a bug: say so in one line, keep the traceback for a report
+            self._stopped = "an unexpected error"
             self.logger.exception("Unexpected error, please report it: %s", error)
             code = 1
         finally:
             self.delivery.close()
+            self.reporter.stop()
             self._log_summary()
             if self.tracker is not None:
                 self.tracker.store.close()
@@ -448,13 +440,20 @@ class TargetAzureEventHubs(Target):
         )
 
     def _log_summary(self) -> None:
+        if isinstance(self.delivery, DryRunDelivery):
+            log_dry_run(
+                self.logger, self.delivery, self.run_state, self.invalid.counts, self.tracker
+            )
+        if self._terminating and self._stopped is None:
+            self._stopped = "a termination signal"
         log_summary(
             self.logger,
-            records_read=self._records_read,
-            seconds=time.monotonic() - self._started,
+            run=self.run_state,
             stats=self.delivery.stats,
             invalid=self.invalid.total,
             tracker=self.tracker,
+            stopped=self._stopped,
+            dry_run=self.settings.dry_run,
         )
 
     @classmethod
@@ -481,6 +480,10 @@ class TargetAzureEventHubs(Target):
             launcher.discard()
             prefix = "Configuration error: " if isinstance(error, ConfigurationError) else ""
             cls.logger.error("%s%s", prefix, error)
+            sys.exit(1)
+        except (OSError, ValueError) as error:  # a --config file missing or not JSON
+            launcher.discard()
+            cls.logger.error("Configuration error: cannot read a --config file: %s", error)
             sys.exit(1)
         code = target.run(file_input)
         if code:

@@ -97,8 +97,8 @@ def _json(segments: list[str] | None) -> str | None:
 
 
 class PostgresStore(ChangeStore):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        super().__init__(url, read_only=read_only)
         self._url = url
         self._db: Any = None
         self._snapshots: set[str] = set()  # streams whose advisory lock this session holds
@@ -124,7 +124,7 @@ class PostgresStore(ChangeStore):
             self.created = self._db.execute(
                 "SELECT to_regclass('change_tracking_profiles') IS NULL"
             ).fetchone()[0]
-            for statement in _SCHEMA:
+            for statement in self._schema():
                 self._db.execute(statement, (SCHEMA_VERSION,) if "%s" in statement else None)
         version = self._db.execute(
             "SELECT value FROM change_tracking_meta WHERE key = 'schema_version'"
@@ -136,6 +136,14 @@ class PostgresStore(ChangeStore):
             )
         for statement in _SESSION:
             self._db.execute(statement)
+
+    def _schema(self) -> list[str]:
+        """The tables; a dry run on a store without them reads empty tables of its session."""
+        if not self.read_only:
+            return _SCHEMA
+        if not self.created:
+            return []
+        return [s.replace("CREATE TABLE", "CREATE TEMP TABLE") for s in _SCHEMA]
 
     def _load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]:
         rows = self._db.execute(
@@ -181,7 +189,7 @@ class PostgresStore(ChangeStore):
             copy.write("".join(lines))
 
     def _own_snapshot(self, stream: str) -> None:
-        if stream in self._snapshots:
+        if stream in self._snapshots or self.read_only:
             return
         owned = self._db.execute(
             "SELECT pg_try_advisory_lock(hashtext('target-azure-eventhubs snapshot'), "

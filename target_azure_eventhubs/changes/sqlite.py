@@ -33,7 +33,7 @@ from target_azure_eventhubs.errors import ChangeStoreError
 _BUSY_TIMEOUT_SECONDS = 30.0
 _KEYS_PER_QUERY = 500
 
-_SCHEMA = """
+_TABLES = """
 CREATE TABLE IF NOT EXISTS change_tracking_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS change_tracking_profiles (
     stream TEXT NOT NULL,
@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS change_tracking_runs (
     started_at TEXT NOT NULL,
     finished INTEGER NOT NULL
 );
+"""
+_SESSION = """
 CREATE TEMP TABLE IF NOT EXISTS change_tracking_seen (
     stream TEXT NOT NULL, profile_key TEXT NOT NULL, complete INTEGER NOT NULL, segments TEXT
 );
@@ -95,8 +97,8 @@ SELECT profile_key, identity_map, attributes_fp, memberships, digest, present, m
 
 
 class SQLiteStore(ChangeStore):
-    def __init__(self, url: str) -> None:
-        super().__init__(url)
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
+        super().__init__(url, read_only=read_only)
         self.path = sqlite_path(url).expanduser().resolve()
         self.location = f"sqlite:///{self.path}"
         self._lock_file: IO[bytes] | None = None
@@ -104,24 +106,42 @@ class SQLiteStore(ChangeStore):
         self._guard("open", self._open)
 
     def _open(self) -> None:
+        if self.read_only:
+            self._open_read_only()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock_file = self._exclusive_lock()
-        db = sqlite3.connect(
-            self.path,
-            timeout=_BUSY_TIMEOUT_SECONDS,
-            isolation_level=None,
-            check_same_thread=False,  # every call holds the store's lock
-        )
-        self._db = db
+        db = self._db = self._connect(str(self.path))
         self.created = not self._has_table("change_tracking_profiles")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash never corrupts the file
-        db.executescript(_SCHEMA)
-        version = db.execute(
+        db.executescript(_TABLES + _SESSION)
+        self._check_version()
+
+    def _open_read_only(self) -> None:
+        exists = self.path.exists()
+        self._db = self._connect(f"{self.path.as_uri()}?mode=ro" if exists else ":memory:")
+        self.created = not exists or not self._has_table("change_tracking_profiles")
+        tables = _TABLES.replace("CREATE TABLE", "CREATE TEMP TABLE") if self.created else ""
+        self._db.executescript(tables + _SESSION)
+        self._check_version()
+
+    def _connect(self, target: str) -> sqlite3.Connection:
+        return sqlite3.connect(
+            target,
+            timeout=_BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            check_same_thread=False,  # every call holds the store's lock
+            uri=target.startswith("file:"),
+        )
+
+    def _check_version(self) -> None:
+        assert self._db is not None
+        version = self._db.execute(
             "SELECT value FROM change_tracking_meta WHERE key = 'schema_version'"
         ).fetchone()
         if version is None:
-            db.execute(
+            self._db.execute(
                 "INSERT INTO change_tracking_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
             )
         elif version[0] != SCHEMA_VERSION:

@@ -94,9 +94,12 @@ class ChangeStore(abc.ABC):
     """One store, used from the target's main thread and the thread that releases
     checkpoints: every call holds the store's lock."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, read_only: bool = False) -> None:
         self.location = safe_location(url)
         self.created = False  # the store had no tables before this run
+        # A dry run reads the store and writes nothing to it: a store that does not exist
+        # yet stands in as empty tables of the session.
+        self.read_only = read_only
         self._secret = urlsplit(url).password
         self._lock = threading.RLock()
 

@@ -140,9 +140,7 @@ class ChangeTracker:
         """With `change_tracking_baseline`, decisions go to the store now, unsent."""
         if not self.options.baseline:
             return results
-        changes = [result[1] for result in results if isinstance(result, tuple)]
-        if self.options.record:
-            self._commit(changes)
+        self._commit([result[1] for result in results if isinstance(result, tuple)])
         return [result if isinstance(result, Refused) else None for result in results]
 
     def _run_time(self, stream: str) -> str:
@@ -201,15 +199,16 @@ class ChangeTracker:
             ready: list[Change] = []
             while self._marked and self._marked[0][0] <= mark:
                 ready.extend(self._marked.popleft()[1])
-        if ready and self.options.record:
+        if ready:
             self._commit(ready)
 
     def _commit(self, changes: list[Change]) -> None:
         latest: dict[tuple[str, str], Change] = {}
         for change in changes:  # a profile changed twice: its last state is what counts
             latest[(change.stream, change.key)] = change
-        rows: list[Row] = [(c.stream, c.key, c.after) for c in latest.values()]
-        self.store.commit(rows)
+        if self.options.record:  # a dry run only forgets them
+            rows: list[Row] = [(c.stream, c.key, c.after) for c in latest.values()]
+            self.store.commit(rows)
         with self._lock:
             for slot, change in latest.items():
                 entry = self._overlay.get(slot)
@@ -251,8 +250,7 @@ class ChangeTracker:
                 profile = ProfileEvent(identities, {}, decision.memberships)
                 out.append((found.key, profile, decision, change))
             if self.options.baseline:
-                if self.options.record:
-                    self._commit([change for *_, change in out])
+                self._commit([change for *_, change in out])
                 continue
             yield out
         self.store.end_snapshot(stream, record=self.options.record)

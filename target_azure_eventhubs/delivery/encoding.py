@@ -190,6 +190,7 @@ class Outbound:
     encoded: bytes = b""
     size: int = 0  # what the encoded message adds to a batch
     seq: int = 0
+    queued_at: float = 0.0  # monotonic clock: the oldest unacknowledged event's age
 
     def encode(self) -> None:
         self.encoded = encode_message(self.body, self.properties)

@@ -34,6 +34,7 @@ class DeliveryOptions:
     max_buffered_bytes: int = 64 * 1024 * 1024
     max_parallel_sends: int = 4
     round_robin: bool = False
+    report_seconds: float = 0.0  # how often the sender process reports progress (0: never)
 
 
 def options_from_config(config: Mapping[str, Any]) -> DeliveryOptions:
@@ -47,21 +48,31 @@ def options_from_config(config: Mapping[str, Any]) -> DeliveryOptions:
         max_buffered_bytes=int(config.get("max_buffered_mb", 64)) * 1024 * 1024,
         max_parallel_sends=int(config.get("max_parallel_sends", 4)),
         round_robin=config.get("partitioning") == "round_robin",
+        report_seconds=1.0 if float(config.get("progress_interval_seconds", 30) or 0) else 0.0,
     )
 
 
 @dataclass
 class DeliveryStats:
+    """What Event Hubs accepted so far, and what is still in flight (see Delivery.progress)."""
+
     events_sent: int = 0
+    bytes_sent: int = 0
     batches_sent: int = 0
     retries: int = 0
     throttled: int = 0
     per_partition: dict[str, int] = field(default_factory=dict)
+    per_hub: dict[str, tuple[int, int]] = field(default_factory=dict)  # hub: (events, bytes)
+    in_flight: int = 0  # events submitted, not yet accepted
+    oldest_unacknowledged: float = 0.0  # seconds the oldest of them has waited
 
-    def count_batch(self, label: str, events: int) -> None:
+    def count_batch(self, hub: str, label: str, events: int, size: int) -> None:
         self.events_sent += events
+        self.bytes_sent += size
         self.batches_sent += 1
         self.per_partition[label] = self.per_partition.get(label, 0) + events
+        hub_events, hub_bytes = self.per_hub.get(hub, (0, 0))
+        self.per_hub[hub] = (hub_events + events, hub_bytes + size)
 
 
 def _condition_of(exc: BaseException) -> str:

@@ -13,7 +13,7 @@ Protocol (pickled tuples on one duplex connection):
   ("close", timeout)
 - child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
   at any time ("released", mark) when a checkpoint is released, ("failed", message) on a
-  failure.
+  failure, and every `report_seconds` ("progress", stats).
 `open` does not wait for its reply: the child connects while the parent reads, and the
 reply is collected when the hub's limits are first needed. The child ignores SIGINT and
 SIGTERM (the parent decides how to stop) and exits when the parent goes away.
@@ -67,6 +67,7 @@ class DeliveryProcess:
     ) -> None:
         self.options = options
         self.stats = DeliveryStats()
+        self._progress = DeliveryStats()
         self.logger = logger
         self._on_released = on_released
         self._should_stop = should_stop
@@ -170,6 +171,10 @@ class DeliveryProcess:
     def failure(self) -> DeliveryError | None:
         return self._failure
 
+    def progress(self) -> DeliveryStats:
+        """The sender process's counters, as it last reported them."""
+        return self.stats if self._closed else self._progress
+
     def raise_if_failed(self) -> None:
         if self._failure is not None:
             raise self._failure
@@ -260,6 +265,8 @@ class DeliveryProcess:
                 kind, *rest = self._conn.recv()
                 if kind == "released":
                     self._on_released(rest[0])
+                elif kind == "progress":
+                    self._progress = rest[0]
                 elif kind == "failed":
                     self._failure = self._failure or DeliveryError(rest[0])
                 else:
@@ -404,7 +411,31 @@ class _EarlyConnection:
         return self._delivery
 
 
+def _report_progress(
+    delivery: Delivery, send: Callable[[tuple[Any, ...]], None], stop: threading.Event
+) -> None:
+    while not stop.wait(delivery.options.report_seconds):
+        try:
+            send(("progress", delivery.progress()))
+        except OSError:  # the parent is gone
+            return
+
+
 def _serve(conn: Connection, delivery: Delivery, send: Callable[[tuple[Any, ...]], None]) -> None:
+    stop = threading.Event()
+    if delivery.options.report_seconds:
+        threading.Thread(
+            target=_report_progress, args=(delivery, send, stop), name="progress", daemon=True
+        ).start()
+    try:
+        _serve_requests(conn, delivery, send)
+    finally:
+        stop.set()
+
+
+def _serve_requests(
+    conn: Connection, delivery: Delivery, send: Callable[[tuple[Any, ...]], None]
+) -> None:
     reported = False
     while True:
         try:

@@ -17,6 +17,7 @@ Design, so that correctness does not depend on the callers' threads:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import threading
@@ -26,6 +27,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 from azure.eventhub import EventDataBatch, EventHubProducerClient
 
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
@@ -42,6 +44,7 @@ from target_azure_eventhubs.delivery.policy import (
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.05  # how often waiting threads re-check for stop and failure
+_METRICS = logging.getLogger("singer_sdk.metrics")  # where singer-sdk logs METRIC lines
 
 
 class _Queue:
@@ -114,10 +117,12 @@ class Delivery:
         for _, out in events:
             out.encode()
         routes = sender.partition_indexes([key for key, _ in events])
+        now = time.monotonic()
         with self._cond:
             for (_, out), index in zip(events, routes, strict=True):
                 self._wait_for_room(out.size)
                 out.seq = next(self._seq)
+                out.queued_at = now
                 self._last_seq = out.seq
                 sender.queue_for(index, out.seq).events.append(out)
                 self._buffered_bytes += out.size
@@ -197,13 +202,29 @@ class Delivery:
             self._cond.notify_all()
         self._stopped.set()
 
-    def _acknowledge(self, queue: _Queue, count: int) -> None:
+    def _acknowledge(self, hub: str, queue: _Queue, count: int) -> None:
         with self._cond:
+            size = 0
             for _ in range(count):
-                self._buffered_bytes -= queue.events.popleft().size
-            self.stats.count_batch(queue.label, count)
+                size += queue.events.popleft().size
+            self._buffered_bytes -= size
+            self.stats.count_batch(hub, queue.label, count, size)
             self._cond.notify_all()
         self._release_states()
+
+    def progress(self) -> DeliveryStats:
+        """A copy of the counters, with what is in flight now."""
+        now = time.monotonic()
+        with self._cond:
+            queues = [q for h in self._hubs.values() for q in h.queues()]
+            heads = [q.events[0].queued_at for q in queues if q.events]
+            return dataclasses.replace(
+                self.stats,
+                per_partition=dict(self.stats.per_partition),
+                per_hub=dict(self.stats.per_hub),
+                in_flight=sum(len(q.events) for q in queues),
+                oldest_unacknowledged=now - min(heads) if heads else 0.0,
+            )
 
     def _watermark(self) -> int:
         """Every event with a sequence number below this has been accepted."""
@@ -332,8 +353,10 @@ class _Sender:
             self._warm_up()
             while (queue := self._next_queue()) is not None:
                 batch, count = self._build_batch(queue)
+                started = time.monotonic()
                 self._send_with_retry(batch, queue)
-                self.delivery._acknowledge(queue, count)
+                self.delivery._acknowledge(self.hub.hub, queue, count)
+                self._log_batch(queue, count, time.monotonic() - started)
         except DeliveryError as error:
             self.delivery._fail(error)
         except Exception as exc:  # a bug must still stop STATE, loudly
@@ -343,6 +366,13 @@ class _Sender:
         finally:
             if self.client is not None:
                 self.client.close()
+
+    def _log_batch(self, queue: _Queue, count: int, seconds: float) -> None:
+        """A Singer timer metric per accepted batch (singer-sdk's METRIC line format)."""
+        if _METRICS.isEnabledFor(logging.INFO):
+            tags = {"eventhub": self.hub.hub, "partition": queue.label, "events": count}
+            point = {"type": "timer", "metric": "batch_send_duration", "value": seconds}
+            _METRICS.info("METRIC: %s", orjson.dumps({**point, "tags": tags}).decode())
 
     def _warm_up(self) -> None:
         # The first send to a partition costs a connect, CBS and attach: pay it up front,
