@@ -126,9 +126,13 @@ def proxy_failure(exc: BaseException, proxy: ProxySpec | None) -> str | None:
     text = str(exc)
     if match := _CONNECT_STATUS.search(text):
         status = int(match.group(1))
+        if status in _REFUSED_CREDENTIALS and proxy.username:
+            return f"the proxy refused the credentials of user '{proxy.username}' (HTTP {status})"
         if status in _REFUSED_CREDENTIALS:
-            who = f"of user '{proxy.username}'" if proxy.username else "(none were given)"
-            return f"the proxy refused the credentials {who} (HTTP {status})"
+            return (
+                f"the proxy asks for credentials (HTTP {status}): set http_proxy_username and "
+                "http_proxy_password"
+            )
         return f"the proxy refused to open a tunnel to Event Hubs (HTTP {status})"
     if "Failed to initiate the connection" in text or "failed to establish connection" in text:
         # Through a proxy, the only connection this process opens is the proxy's.
