@@ -50,7 +50,7 @@ class WebSocketReader:
         while len(self._buffer) - self._pos < n:
             await self._receive(n)
         start, self._pos = self._pos, self._pos + n
-        return bytes(self._buffer[start : self._pos])
+        return bytes(memoryview(self._buffer)[start : self._pos])  # one copy, not two
 
     async def _receive(self, wanted: int) -> None:
         try:
