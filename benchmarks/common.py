@@ -122,11 +122,16 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
 # ------------------------------------------------------------------------------- the hub
 
 
-def start_hub(partitions: int = PARTITIONS) -> Any:
-    """A fresh local hub in its own process (hub `profiles`)."""
+def start_hub(partitions: int = PARTITIONS, websockets: bool = False) -> Any:
+    """A fresh local hub in its own process (hub `profiles`); `websockets`: with a plain
+    ws:// listener too (`hub.ws_settings()`)."""
     from target_azure_eventhubs.localhub.hub import LocalHubProcess
 
-    return LocalHubProcess(hubs={HUB: partitions}, extra_args=["--log-level", "WARNING"]).start()
+    return LocalHubProcess(
+        hubs={HUB: partitions},
+        extra_args=["--log-level", "WARNING"],
+        ws_port=0 if websockets else None,
+    ).start()
 
 
 def stop_hub(hub: Any) -> None:

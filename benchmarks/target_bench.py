@@ -13,6 +13,9 @@ Cases (each against a fresh `LocalHubProcess`, hub `profiles` with 4 partitions)
 - target              the `target-azure-eventhubs` CLI, stdin from the generated file,
                       default per-profile partitioning. Timed from spawn to exit.
 - target_round_robin  the same with `partitioning: round_robin`.
+- target_websockets   the `target` case over AMQP over WebSockets (`transport_type:
+                      amqp_websockets`, plain ws:// to the hub's --ws-port listener);
+                      reported with its ratio to `target` from the same run.
 - latency             records trickled into the target's stdin at --latency-rate for
                       --latency-seconds; latency = event's x-opt-enqueued-time (consumer)
                       minus the time the record's line was written to the pipe.
@@ -45,7 +48,8 @@ sys.path.insert(0, str(HERE))
 import common  # noqa: E402
 import orjson  # noqa: E402
 
-ALL_CASES = ("sdk_send", "target", "target_round_robin", "latency")
+ALL_CASES = ("sdk_send", "target", "target_round_robin", "target_websockets", "latency")
+TARGET_CASES = ("target", "target_round_robin", "target_websockets")
 DEFAULT_OUTPUT = HERE / "results" / "target.json"
 FIGURES = {
     "target_vs_sdk_send_min": 1.0,
@@ -348,9 +352,12 @@ def run_target(
     extra_config: dict[str, Any] | None,
     verify_mode: str,
     sample_per_partition: int,
+    websockets: bool = False,
 ) -> dict[str, Any]:
-    hub = common.start_hub()
+    hub = common.start_hub(websockets=websockets)
     try:
+        if websockets:  # the listener's port is known once the hub runs
+            extra_config = {**(extra_config or {}), **hub.ws_settings()}
         config = write_config(work / f"{name}.config.json", hub.connection_string(), extra_config)
         hub_cpu0 = common.proc_cpu_seconds(hub.pid)
         with input_path.open("rb") as stdin:
@@ -536,6 +543,9 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
             "<= 1.25",
             ratio <= FIGURES["round_robin_vs_target_max"],
         )
+    if "target" in cases and "target_websockets" in cases:
+        ratio = cases["target_websockets"]["records_per_s"] / cases["target"]["records_per_s"]
+        add("target_websockets / target (records/s)", ratio, "-", None)
     if "latency" in cases:
         lat = cases["latency"]
         limit = lat["max_latency_ms"] + FIGURES["latency_p99_slack_ms"]
@@ -593,22 +603,24 @@ def print_table(results: dict[str, Any]) -> None:
             "WARNING: the product's source files changed during this run; cases measured "
             "different code"
         )
+    target_base = cases.get("target", {}).get("records_per_s")
     header = (
-        f"{'case':<20} {'seconds':>8} {'records/s':>10} {'vs sdk_send':>11} "
+        f"{'case':<20} {'seconds':>8} {'records/s':>10} {'vs sdk_send':>11} {'vs target':>9} "
         f"{'CPU s':>7} {'peak RSS MB':>11} {'hub CPU s':>9}  verified"
     )
     print(header)
     print("-" * len(header))
-    for name in ("sdk_send", "target", "target_round_robin"):
+    for name in ("sdk_send", *TARGET_CASES):
         if name not in cases:
             continue
         c = cases[name]
         ratio = f"{c['records_per_s'] / base:.2f}" if base else "-"
+        vs_target = f"{c['records_per_s'] / target_base:.2f}" if target_base else "-"
         ok = "yes" if c["verify"]["ok"] else "NO: " + "; ".join(c["verify"]["problems"][:2])
         print(
             f"{name:<20} {c['seconds']:>8.2f} {c['records_per_s']:>10,.0f} {ratio:>11} "
-            f"{c['cpu_seconds']:>7.2f} {c['max_rss_mb']:>11.1f} {c['hub_cpu_seconds']:>9.2f}"
-            f"  {ok}"
+            f"{vs_target:>9} {c['cpu_seconds']:>7.2f} {c['max_rss_mb']:>11.1f} "
+            f"{c['hub_cpu_seconds']:>9.2f}  {ok}"
         )
     if "target" in cases:
         one = cases["target"]["one_record_run"]
@@ -767,6 +779,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     {"partitioning": "round_robin"},
                     args.verify,
                     args.sample_per_partition,
+                )
+            elif case == "target_websockets":
+                result = run_target(
+                    work,
+                    input_path,
+                    args.records,
+                    case,
+                    None,
+                    args.verify,
+                    args.sample_per_partition,
+                    websockets=True,
                 )
             else:
                 result = run_latency(

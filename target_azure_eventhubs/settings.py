@@ -77,6 +77,22 @@ CONNECTION_SETTINGS = th.PropertiesList(
         th.StringType(),
         description="Path to a CA bundle used to verify the service's TLS certificate.",
     ),
+    th.Property(
+        "http_proxy_host",
+        th.StringType(),
+        description="HTTP proxy to tunnel through (CONNECT); `amqp_websockets` only. Without "
+        "it, `HTTPS_PROXY` is used; `NO_PROXY` applies to both.",
+    ),
+    th.Property("http_proxy_port", th.IntegerType(), description="Port of http_proxy_host."),
+    th.Property(
+        "http_proxy_username", th.StringType(), description="User name for the HTTP proxy."
+    ),
+    th.Property(
+        "http_proxy_password",
+        th.StringType(),
+        secret=True,
+        description="Password for the HTTP proxy (Basic authentication).",
+    ),
     th.Property("name", th.StringType(), description="A label for this connection (logged)."),
     th.Property(
         "description", th.StringType(), description="A description of this connection (logged)."

@@ -52,7 +52,7 @@ def test_benchmark_runs_every_case_and_verifies_the_hub(target_bench, tmp_path, 
     results = json.loads(output.read_text())
     assert set(results["cases"]) == set(target_bench.ALL_CASES)
 
-    for name in ("sdk_send", "target", "target_round_robin"):
+    for name in ("sdk_send", *target_bench.TARGET_CASES):
         case = results["cases"][name]
         assert case["verify"]["ok"], (name, case["verify"]["problems"])
         assert case["verify"]["events_in_hub"] == records
@@ -61,15 +61,18 @@ def test_benchmark_runs_every_case_and_verifies_the_hub(target_bench, tmp_path, 
         assert case["cpu_seconds"] > 0
         assert case["max_rss_mb"] > 0
 
-    for name in ("target", "target_round_robin"):
+    for name in target_bench.TARGET_CASES:
         verify = results["cases"][name]["verify"]
         assert verify["hub_counter"] == records
         assert verify["events_read_back"] == records  # --verify full
         assert verify["distinct_message_ids_read"] == records
         assert verify["bodies_compared"] > 0
         assert results["cases"][name]["states_written"] >= 1
-    per_profile = results["cases"]["target"]["verify"]
-    assert per_profile["per_partition"] == per_profile["expected_per_partition"]
+    for name in ("target", "target_websockets"):
+        per_profile = results["cases"][name]["verify"]
+        assert per_profile["per_partition"] == per_profile["expected_per_partition"]
+    # The WebSocket case really went over the WebSocket listener.
+    assert results["cases"]["target_websockets"]["config"]["transport_type"] == "amqp_websockets"
     assert results["cases"]["target"]["one_record_run"]["ok"]
 
     latency = results["cases"]["latency"]
@@ -80,8 +83,9 @@ def test_benchmark_runs_every_case_and_verifies_the_hub(target_bench, tmp_path, 
     for key in ("p50_ms", "p99_ms", "all_p50_ms", "all_p99_ms"):
         assert latency[key] == latency[key]  # not NaN: every record was matched
 
-    assert {f["figure"] for f in results["figures"]}  # computed, not judged here
-    assert "records/s" in capsys.readouterr().out
+    assert "target_websockets / target (records/s)" in {f["figure"] for f in results["figures"]}
+    out = capsys.readouterr().out
+    assert "records/s" in out and "vs target" in out
 
 
 def test_generated_input_is_deterministic_with_one_event_per_record(tmp_path):

@@ -15,6 +15,7 @@ from typing import Any
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.eventhub import EventHubProducerClient, TransportType
 
+from target_azure_eventhubs.delivery.proxy import ProxySpec, environment_variable, resolve_proxy
 from target_azure_eventhubs.errors import ConfigurationError
 
 SERVICEBUS_SUFFIX = ".servicebus.windows.net"
@@ -79,6 +80,10 @@ class ConnectionSpec:
     sas_key: str | None = field(default=None, repr=False)
     credential: TokenCredential | None = field(default=None, repr=False)
     client_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    transport: str = "amqp"  # or "amqp_websockets"
+    proxy: ProxySpec | None = None
+    #: A proxy variable of the environment that the `amqp` transport does not use.
+    ignored_proxy_variable: str | None = None
 
     def describe(self, eventhub: str | None = None) -> str:
         """A one-line, secret-free description for logs and error messages."""
@@ -92,7 +97,12 @@ class ConnectionSpec:
             ),
             "entra_id": "Microsoft Entra ID",
         }[self.method]
-        return f"event hub '{hub}' in namespace '{self.host}' with {how}"
+        text = f"event hub '{hub}' in namespace '{self.host}' with {how}"
+        if self.transport == "amqp_websockets":
+            text += " over WebSockets"
+            if self.proxy is not None:
+                text += f" via {self.proxy.describe()}"
+        return text
 
     def create_producer(self, eventhub: str, **kwargs: Any) -> EventHubProducerClient:
         options = {**self.client_kwargs, **kwargs}
@@ -115,9 +125,8 @@ class ConnectionSpec:
         )
 
 
-def _client_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
-    kwargs: dict[str, Any] = {}
-    transport = (config.get("transport_type") or "amqp").lower()
+def _transport_type(config: Mapping[str, Any]) -> str:
+    transport = str(config.get("transport_type") or "amqp").lower()
     if transport not in {"amqp", "amqp_websockets"}:
         raise ConfigurationError(
             f"transport_type must be 'amqp' or 'amqp_websockets', not {transport!r}"
@@ -130,10 +139,50 @@ def _client_kwargs(config: Mapping[str, Any]) -> dict[str, Any]:
                 "transport_type 'amqp_websockets' needs the websocket-client package: "
                 "pip install 'target-azure-eventhubs[websockets]'"
             ) from exc
-        kwargs["transport_type"] = TransportType.AmqpOverWebsocket
-    else:
-        # Explicit: with custom_endpoint_address the SDK would otherwise pick websockets.
-        kwargs["transport_type"] = TransportType.Amqp
+    return transport
+
+
+def _transport_fields(config: Mapping[str, Any], host: str, *, tls: bool) -> dict[str, Any]:
+    """`ConnectionSpec` fields for the transport, the proxy and the SDK's options."""
+    transport = _transport_type(config)
+    websockets = transport == "amqp_websockets"
+    endpoint = config.get("custom_endpoint_address")
+    endpoint_host = _endpoint_host_port(str(endpoint or host))[0]
+    proxy = resolve_proxy(config, endpoint_host, secure=tls, websockets=websockets)
+    if not tls:
+        _check_clear_text(endpoint_host if endpoint else None, proxy)
+    return {
+        "transport": transport,
+        "proxy": proxy,
+        "ignored_proxy_variable": None if websockets else environment_variable(secure=tls),
+        "client_kwargs": _client_kwargs(config, websockets, proxy),
+    }
+
+
+def _check_clear_text(endpoint_host: str | None, proxy: ProxySpec | None) -> None:
+    """With TLS off (the emulator flag), every hop must stay on this machine."""
+    hops = (
+        [("custom_endpoint_address", endpoint_host, f"'{endpoint_host}'")] if endpoint_host else []
+    )
+    if proxy is not None:
+        hops.append(("proxy", proxy.host, proxy.describe()))
+    for what, host, shown in hops:
+        if host and not is_loopback(host):
+            raise ConfigurationError(
+                f"UseDevelopmentEmulator=true turns TLS off, so the {what} must be on this "
+                f"machine too, not {shown}"
+            )
+
+
+def _client_kwargs(
+    config: Mapping[str, Any], websockets: bool, proxy: ProxySpec | None
+) -> dict[str, Any]:
+    # Explicit: with custom_endpoint_address the SDK would otherwise pick websockets.
+    kwargs: dict[str, Any] = {
+        "transport_type": TransportType.AmqpOverWebsocket if websockets else TransportType.Amqp
+    }
+    if proxy is not None:
+        kwargs["http_proxy"] = proxy.sdk_option()
     if endpoint := config.get("custom_endpoint_address"):
         kwargs["custom_endpoint_address"] = endpoint
     if verify := config.get("connection_verify"):
@@ -193,7 +242,7 @@ def _from_connection_string(config: Mapping[str, Any]) -> ConnectionSpec:
         default_eventhub=hub,
         conn_str=conn_str,
         sas_key_name=parts.get("sharedaccesskeyname"),
-        client_kwargs=_client_kwargs(config),
+        **_transport_fields(config, host, tls=not emulator),
     )
 
 
@@ -235,14 +284,14 @@ def _from_namespace(config: Mapping[str, Any], *, entra: bool) -> ConnectionSpec
             + " (a name like 'contoso' or a host like 'contoso.servicebus.windows.net')"
         )
     host = namespace_host(str(config["namespace"]))
-    kwargs = _client_kwargs(config)
+    transport = _transport_fields(config, host, tls=True)
     if entra:
         return ConnectionSpec(
             method="entra_id",
             host=host,
             default_eventhub=config.get("eventhub_name"),
             credential=_entra_credential(config),
-            client_kwargs=kwargs,
+            **transport,
         )
     missing = [k for k in ("sas_key_name", "sas_key") if not config.get(k)]
     if missing:
@@ -253,5 +302,5 @@ def _from_namespace(config: Mapping[str, Any], *, entra: bool) -> ConnectionSpec
         default_eventhub=config.get("eventhub_name"),
         sas_key_name=str(config["sas_key_name"]),
         sas_key=str(config["sas_key"]),
-        client_kwargs=kwargs,
+        **transport,
     )

@@ -14,6 +14,7 @@ from typing import Any
 from azure.eventhub.exceptions import AuthenticationError, EventHubError
 
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
+from target_azure_eventhubs.delivery.proxy import is_fatal_proxy_refusal, proxy_failure
 
 SERVER_BUSY_MIN_WAIT = 4.0  # the service asks publishers to wait 4 s when throttled
 _FATAL_CONDITIONS = {
@@ -88,7 +89,7 @@ def _condition_of(exc: BaseException) -> str:
 
 def classify(exc: BaseException) -> str:
     """'fatal', 'throttled' or 'transient' for an exception raised by a send."""
-    if isinstance(exc, AuthenticationError):
+    if isinstance(exc, AuthenticationError) or is_fatal_proxy_refusal(exc):
         return "fatal"
     condition = _condition_of(exc)
     if condition == "unauthorized-access" and "expired" in str(exc).lower():
@@ -107,10 +108,18 @@ def describe_failure(exc: BaseException, spec: ConnectionSpec, hub: str) -> str:
     where = spec.describe(hub)
     if isinstance(exc, AuthenticationError):
         return f"Event Hubs refused the credentials for {where}: the key or token was rejected"
+    if problem := proxy_failure(exc, spec.proxy):
+        return f"Cannot send to {where}: {problem}"
     condition = _condition_of(exc)
     if reason := _FATAL_CONDITIONS.get(condition):
         return f"Cannot send to {where}: {reason} ({first_line(exc)})"
-    return f"Cannot send to {where}: {type(exc).__name__}: {first_line(exc)}"
+    text = f"Cannot send to {where}: {type(exc).__name__}: {first_line(exc)}"
+    if spec.ignored_proxy_variable and "Failed to initiate the connection" in str(exc):
+        text += (
+            f" ({spec.ignored_proxy_variable} is set, but transport_type 'amqp' does not use "
+            "proxies: set transport_type to 'amqp_websockets' to go through it)"
+        )
+    return text
 
 
 def first_line(exc: BaseException) -> str:

@@ -1,7 +1,13 @@
 """Command line: ``python -m target_azure_eventhubs.localhub --port 5672 --hub profiles:4``.
 
-Prints the connection string, then ``CONTROL <port>`` when a control port is open, then
-``READY``. SIGTERM/SIGINT stop it cleanly.
+Prints the connection string, then ``TLS <host:port>`` and ``WS <url>`` for the TLS and
+WebSocket listeners, ``CONTROL <port>`` when a control port is open, then ``READY``.
+SIGTERM/SIGINT stop it cleanly.
+
+AMQP over WebSockets (``--ws-port``, needs the ``websockets`` package): the path
+``/$servicebus/websocket`` and subprotocol ``AMQPWSB10``, as Event Hubs serves on port 443;
+``wss://`` with ``--tls-cert``/``--tls-key``, else ``ws://``. Clients reach a port other than
+443 with ``custom_endpoint_address=sb://<host>:<port>``.
 
 Control channel (``--control-port``, 127.0.0.1 only): one command per line, reply ``OK ...``
 or ``ERR ...``:
@@ -17,12 +23,12 @@ import argparse
 import asyncio
 import logging
 import signal
-import ssl
 import sys
 
+from .addresses import WS_PATH
 from .auth import DEFAULT_KEY, DEFAULT_KEY_NAME, Authorizer, Policy
 from .faults import SERVER_BUSY, Faults
-from .hub import connection_string, parse_hub_spec
+from .hub import connection_string, parse_hub_spec, tls_context
 from .server import HubServer
 from .storage import Storage
 
@@ -44,9 +50,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="keep partition logs on disk here (fsynced)")
     p.add_argument("--max-message-size", type=int, default=1024 * 1024)
     p.add_argument("--max-frame-size", type=int, default=4 * 1024 * 1024)
-    p.add_argument("--tls-cert")
-    p.add_argument("--tls-key")
+    p.add_argument("--tls-cert", help="PEM certificate: enables the TLS listener (and wss://)")
+    p.add_argument("--tls-key", help="PEM private key of --tls-cert")
     p.add_argument("--tls-port", type=int, default=5671)
+    p.add_argument(
+        "--ws-port",
+        type=int,
+        metavar="P",
+        help="also serve AMQP over WebSockets on port P (0: a free one) at /$servicebus/websocket, "
+        "subprotocol AMQPWSB10; TLS (wss://) with --tls-cert/--tls-key, else plain ws://. "
+        "Clients reach it with custom_endpoint_address=sb://HOST:P. "
+        "Needs: pip install 'target-azure-eventhubs[websockets]'",
+    )
     p.add_argument("--control-port", type=int, help="open the line control channel (0: free port)")
     p.add_argument("--fault-reject-next", type=int, default=0, metavar="N")
     p.add_argument("--fault-throttle", type=float, metavar="EPS")
@@ -113,11 +128,16 @@ async def serve(args: argparse.Namespace) -> None:
     )
     port = await server.listen(args.host, args.port)
     print(connection_string(args.host, port, args.key_name, args.key), flush=True)
-    if args.tls_cert and args.tls_key:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(args.tls_cert, args.tls_key)
+    context = tls_context(args.tls_cert, args.tls_key) if args.tls_cert and args.tls_key else None
+    if context is not None:
         tls_port = await server.listen(args.host, args.tls_port, context)
         print(f"TLS {args.host}:{tls_port}", flush=True)
+    if args.ws_port is not None:
+        from .ws import listen_websocket  # noqa: PLC0415  (needs the optional library)
+
+        ws_port = await listen_websocket(server, args.host, args.ws_port, context)
+        scheme = "wss" if context is not None else "ws"
+        print(f"WS {scheme}://{args.host}:{ws_port}{WS_PATH}", flush=True)
     if args.control_port is not None:
 
         async def control(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -144,6 +164,16 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.ws_port is not None:
+        try:
+            import websockets  # noqa: F401, PLC0415  (fail before listening on anything)
+        except ImportError:
+            print(
+                "azure-eventhubs-localhub: --ws-port needs the 'websockets' package: "
+                "pip install 'target-azure-eventhubs[websockets]'",
+                file=sys.stderr,
+            )
+            return 2
     logging.basicConfig(
         level=args.log_level.upper(),
         stream=sys.stderr,

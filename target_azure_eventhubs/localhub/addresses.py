@@ -9,6 +9,10 @@ from urllib.parse import urlparse
 
 from .storage import PartitionLog
 
+# Where and how Event Hubs serves AMQP over WebSockets (the SDK's `AMQP_WS_SUBPROTOCOL`).
+WS_PATH = "/$servicebus/websocket"
+WS_SUBPROTOCOL = "AMQPWSB10"
+
 
 @dataclass(frozen=True)
 class Entity:

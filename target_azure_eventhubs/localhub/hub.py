@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from .addresses import WS_PATH
 from .auth import DEFAULT_KEY, DEFAULT_KEY_NAME, Authorizer, Policy
 from .faults import Faults
 from .frames import decode_message
@@ -85,7 +86,46 @@ def connection_string(
     )
 
 
-class LocalHub:
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """The server side of the TLS and WebSocket (wss) listeners."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+class WebSocketAddresses:
+    """How clients reach a hub's WebSocket listener (`ws_port`); shared by both APIs.
+
+    Over WebSockets the SDK ignores the port of a connection string's `Endpoint`, so a
+    client reaches a listener on another port than 443 with `custom_endpoint_address`.
+    """
+
+    host: str
+    ws_port: int | None
+    ws_tls: bool
+
+    def _bound_ws_port(self) -> int:
+        if self.ws_port is None:
+            raise RuntimeError("this hub has no WebSocket listener (start it with ws_port=0)")
+        return self.ws_port
+
+    @property
+    def ws_url(self) -> str:
+        """`wss://` (with TLS) or `ws://` URL of the listener, path included."""
+        scheme = "wss" if self.ws_tls else "ws"
+        return f"{scheme}://{self.host}:{self._bound_ws_port()}{WS_PATH}"
+
+    @property
+    def ws_endpoint(self) -> str:
+        """The `custom_endpoint_address` that reaches the listener."""
+        return f"sb://{self.host}:{self._bound_ws_port()}"
+
+    def ws_settings(self) -> dict[str, str]:
+        """The target's settings for sending over the WebSocket listener."""
+        return {"transport_type": "amqp_websockets", "custom_endpoint_address": self.ws_endpoint}
+
+
+class LocalHub(WebSocketAddresses):
     """An Event Hubs-compatible AMQP server running on a background thread.
 
     >>> with LocalHub(hubs={"profiles": 4}) as hub:
@@ -109,8 +149,12 @@ class LocalHub:
         tls_port: int | None = None,
         faults: Faults | None = None,
         max_frame_size: int = 4 * 1024 * 1024,
+        ws_port: int | None = None,
     ) -> None:
         self.max_frame_size = max_frame_size
+        self.requested_ws_port = ws_port  # None: no WebSocket listener; 0: a free port
+        self.ws_port: int | None = None
+        self.ws_tls = bool(tls_cert and tls_key)
         self.hubs = dict(hubs or DEFAULT_HUBS)
         self.host = host
         self.requested_port = port
@@ -179,11 +223,18 @@ class LocalHub:
             max_frame_size=self.max_frame_size,
         )
         self.port = await self._server.listen(self.host, self.requested_port)
-        if self.tls_cert and self.tls_key:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(self.tls_cert, self.tls_key)
+        context = (
+            tls_context(self.tls_cert, self.tls_key) if self.tls_cert and self.tls_key else None
+        )
+        if context is not None:
             self.tls_port = await self._server.listen(
                 self.host, self.requested_tls_port or 0, context
+            )
+        if self.requested_ws_port is not None:
+            from .ws import listen_websocket  # noqa: PLC0415  (needs the optional library)
+
+            self.ws_port = await listen_websocket(
+                self._server, self.host, self.requested_ws_port, context
             )
 
     async def _stop_async(self) -> None:
@@ -268,8 +319,13 @@ async def _as_coroutine(fn: Any) -> Any:
     return fn()
 
 
-class LocalHubProcess:
-    """``python -m target_azure_eventhubs.localhub`` as a subprocess, for tests that kill it."""
+class LocalHubProcess(WebSocketAddresses):
+    """``python -m target_azure_eventhubs.localhub`` as a subprocess, for tests that kill it.
+
+    With ``ws_port`` (0: a free one) it also serves AMQP over WebSockets, over TLS when
+    ``tls_cert`` and ``tls_key`` are given (its TLS listener then takes ``tls_port``). A
+    restart keeps every port.
+    """
 
     def __init__(
         self,
@@ -282,7 +338,15 @@ class LocalHubProcess:
         extra_args: list[str] | None = None,
         control_port: int | None = 0,
         startup_timeout: float = 20.0,
+        ws_port: int | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_port: int = 0,
     ) -> None:
+        self.host = "127.0.0.1"
+        self.ws_port = ws_port
+        self.tls_cert, self.tls_key, self.tls_port = tls_cert, tls_key, tls_port
+        self.ws_tls = bool(tls_cert and tls_key)
         self.hubs = dict(hubs or DEFAULT_HUBS)
         self.port = port
         self.data_dir = str(data_dir) if data_dir is not None else None
@@ -308,6 +372,11 @@ class LocalHubProcess:
             cmd += ["--data-dir", self.data_dir]
         if self.control_port is not None:
             cmd += ["--control-port", str(self.control_port)]
+        if self.tls_cert and self.tls_key:
+            cmd += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
+            cmd += ["--tls-port", str(self.tls_port)]
+        if self.ws_port is not None:
+            cmd += ["--ws-port", str(self.ws_port)]
         return cmd + self.extra_args
 
     def start(self) -> LocalHubProcess:
@@ -326,11 +395,22 @@ class LocalHubProcess:
                 self.port = int(line.split(";")[0].rsplit(":", 1)[1])
             elif line.startswith("CONTROL "):
                 self.control_port = int(line.split()[1])
+            elif line.startswith(("TLS ", "WS ")):
+                self._note_port(line)
             elif line == "READY":
                 # Keep draining stdout so the child never blocks on a full pipe.
                 threading.Thread(target=self._drain, args=(self.process,), daemon=True).start()
                 return self
         raise TimeoutError("local hub did not print READY in time")
+
+    def _note_port(self, line: str) -> None:
+        """``TLS host:port`` or ``WS ws[s]://host:port/path``: remembered for a restart."""
+        kind, address = line.split(maxsplit=1)
+        port = int(address.split("://")[-1].split("/")[0].rsplit(":", 1)[1])
+        if kind == "TLS":
+            self.tls_port = port
+        else:
+            self.ws_port = port
 
     @staticmethod
     def _drain(process: subprocess.Popen[str]) -> None:

@@ -13,7 +13,7 @@ import logging
 import ssl
 import struct
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from . import frames as F
 from .addresses import Entity, SelectorError
@@ -31,6 +31,27 @@ _FRAME_HEADER = struct.Struct(">IBBH")
 MAX_FRAME_SIZE = 4 * 1024 * 1024
 SESSION_WINDOW = 2**31 - 1
 TOKEN_CHECK_INTERVAL = 0.2
+
+
+class ByteReader(Protocol):
+    """What a connection reads from: a TCP stream, or the messages of a WebSocket."""
+
+    async def readexactly(self, n: int) -> bytes: ...
+
+
+class ByteWriter(Protocol):
+    """What a connection writes to (`asyncio.StreamWriter`, or `ws.WebSocketWriter`)."""
+
+    @property
+    def transport(self) -> Any: ...  # its get_write_buffer_size() is the backlog
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
 
 
 class Session:
@@ -52,11 +73,12 @@ class Session:
 
 class Connection:
     def __init__(
-        self, server: HubServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, server: HubServer, reader: ByteReader, writer: ByteWriter, transport: str = "tcp"
     ) -> None:
         self.server = server
         self.reader = reader
         self.writer = writer
+        self.transport = transport
         peer = writer.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.sessions: dict[int, Session] = {}
@@ -99,7 +121,7 @@ class Connection:
     # ---- lifecycle
 
     async def run(self) -> None:
-        _LOGGER.info("connection opened from %s", self.peer)
+        _LOGGER.info("connection opened from %s over %s", self.peer, self.transport)
         self._tasks.append(asyncio.create_task(self._watch_tokens()))
         try:
             await self._handshake()
@@ -154,7 +176,7 @@ class Connection:
         self.server.connections.discard(self)
         with contextlib.suppress(Exception):
             self.writer.close()
-        _LOGGER.info("connection closed from %s", self.peer)
+        _LOGGER.info("connection closed from %s over %s", self.peer, self.transport)
 
     def close_with_error(self, condition: str, description: str) -> None:
         if self.closed:
@@ -360,6 +382,14 @@ class Connection:
             link.on_transfer(frame.fields, frame.payload)
 
 
+class Listener(Protocol):
+    """A listening server: `asyncio.Server`, or the `websockets` library's."""
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
 class HubServer:
     """Owns the listeners, the storage and every connection."""
 
@@ -381,7 +411,7 @@ class HubServer:
         self.container_id = container_id
         self.connections: set[Connection] = set()
         self.consumers: dict[tuple[str, str, str], list[Owner]] = {}
-        self._servers: list[asyncio.base_events.Server] = []
+        self._servers: list[Listener] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         faults.add_action_listener(self._on_fault_action)
 
@@ -389,8 +419,13 @@ class HubServer:
         """Start a listener; return its bound port."""
         self._loop = asyncio.get_running_loop()
         server = await asyncio.start_server(self._accept, host, port, ssl=ssl_context, limit=2**22)
-        self._servers.append(server)
+        self.add_listener(server)
         return int(server.sockets[0].getsockname()[1])
+
+    def add_listener(self, listener: Listener) -> None:
+        """Track a listener (TCP here, WebSocket in `ws`), closed with the hub."""
+        self._loop = asyncio.get_running_loop()
+        self._servers.append(listener)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         conn = Connection(self, reader, writer)

@@ -86,9 +86,14 @@ def to_read_event(partition_id: str, event: EventData) -> ReadEvent:
     )
 
 
-def _client(conn_str: str, hub: str | None, consumer_group: str) -> EventHubConsumerClient:
+def _client(
+    conn_str: str,
+    hub: str | None,
+    consumer_group: str,
+    client_options: Mapping[str, Any] | None = None,
+) -> EventHubConsumerClient:
     return EventHubConsumerClient.from_connection_string(
-        conn_str, consumer_group=consumer_group, eventhub_name=hub
+        conn_str, consumer_group=consumer_group, eventhub_name=hub, **(client_options or {})
     )
 
 
@@ -118,14 +123,17 @@ def _partition_order(pid: str) -> tuple[int, str]:
 
 
 def partition_ends(
-    conn_str: str, hub: str | None = None, consumer_group: str = "$Default"
+    conn_str: str,
+    hub: str | None = None,
+    consumer_group: str = "$Default",
+    client_options: Mapping[str, Any] | None = None,
 ) -> dict[str, PartitionEnd]:
     """Every partition's end, from `get_partition_properties`; no event is read."""
-    with _client(conn_str, hub, consumer_group) as client:
+    with _client(conn_str, hub, consumer_group, client_options) as client:
         partition_ids = client.get_partition_ids()
 
     def end_of(pid: str) -> PartitionEnd:
-        with _client(conn_str, hub, consumer_group) as client:
+        with _client(conn_str, hub, consumer_group, client_options) as client:
             props = client.get_partition_properties(pid)
         if props["is_empty"]:
             return PartitionEnd(pid, None, None)
@@ -147,11 +155,12 @@ def read_partition(
     timeout: float,
     consumer_group: str = "$Default",
     on_event: Callable[[ReadEvent], None] | None = None,
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[ReadEvent]:
     """Events `first`..`last` (sequence numbers, inclusive; `first` None: from the start)."""
     got: list[ReadEvent] = []
     done = threading.Event()
-    client = _client(conn_str, hub, consumer_group)
+    client = _client(conn_str, hub, consumer_group, client_options)
 
     def on_batch(_context: Any, events: list[EventData]) -> None:
         for event in events:
@@ -195,6 +204,7 @@ def read_ranges(
     *,
     timeout: float = 120.0,
     consumer_group: str = "$Default",
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[ReadEvent]:
     """Events `first`..`last` of each partition (`ranges[pid] = (first, last)`), in
     partition order then sequence number."""
@@ -209,6 +219,7 @@ def read_ranges(
             last=last,
             timeout=max(0.0, deadline - time.monotonic()),
             consumer_group=consumer_group,
+            client_options=client_options,
         )
 
     calls = {pid: reader(pid, first, last) for pid, (first, last) in ranges.items() if last >= 0}
@@ -222,6 +233,8 @@ def read_all(
     timeout: float = 30.0,
     consumer_group: str = "$Default",
     after: Mapping[str, int | None] | None = None,
+    *,
+    client_options: Mapping[str, Any] | None = None,
 ) -> list[ReadEvent]:
     """Every event of every partition, from the start or from just after the sequence
     number `after[partition_id]` (a shared hub: read only what came since), up to each
@@ -229,11 +242,12 @@ def read_all(
 
     Events come in partition order, then sequence number. Raises `TimeoutError` when a
     partition does not deliver everything within `timeout` seconds. `hub` may be omitted
-    when the connection string has `EntityPath`.
+    when the connection string has `EntityPath`. `client_options` go to every
+    `EventHubConsumerClient` (e.g. `transport_type`, `custom_endpoint_address`).
     """
     deadline = time.monotonic() + timeout
     ranges: dict[str, tuple[int | None, int]] = {}
-    for pid, end in partition_ends(conn_str, hub, consumer_group).items():
+    for pid, end in partition_ends(conn_str, hub, consumer_group, client_options).items():
         since = (after or {}).get(pid)
         if end.last_sequence_number is None or (
             since is not None and end.last_sequence_number <= since
@@ -241,7 +255,14 @@ def read_all(
             continue
         ranges[pid] = (None if since is None else since + 1, end.last_sequence_number)
     remaining = max(0.0, deadline - time.monotonic())
-    return read_ranges(conn_str, hub, ranges, timeout=remaining, consumer_group=consumer_group)
+    return read_ranges(
+        conn_str,
+        hub,
+        ranges,
+        timeout=remaining,
+        consumer_group=consumer_group,
+        client_options=client_options,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
