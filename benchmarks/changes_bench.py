@@ -205,7 +205,9 @@ def postgres_url(work: Path) -> tuple[Any, str]:
 
     bin_dir = find_server_bin()
     if bin_dir is None:
-        raise SystemExit("PostgreSQL server binaries not found: run scripts/install_postgres.sh")
+        raise SystemExit(
+            "PostgreSQL server binaries not found: run scripts/install_test_services.sh"
+        )
     server = PostgresServer(bin_dir).start()
     url = f"postgresql://{server.user}:{server.password}@127.0.0.1:{server.port}/{server.database}"
     return server, url

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server for the pipeline test: initdb + pg_ctl in a temp directory.
 
-The server binaries come from Debian's ``postgresql`` package (``scripts/install_postgres.sh``
+The server binaries come from Debian's ``postgresql`` package (``scripts/install_test_services.sh``
 installs it), found under ``/usr/lib/postgresql/<version>/bin`` or on PATH. PostgreSQL
 refuses to run as root, so when the test runs as root every server command runs as the
 ``postgres`` user the package creates (``runuser -u postgres``), in a directory it owns.

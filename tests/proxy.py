@@ -1,4 +1,4 @@
-"""A real HTTP CONNECT proxy for tests: Debian's tinyproxy (scripts/install_tinyproxy.sh).
+"""A real HTTP CONNECT proxy for tests: Debian's tinyproxy (scripts/install_test_services.sh).
 
 Its outgoing connections leave from another loopback address (`Bind`, 127.0.0.2 by
 default), so a hub on 127.0.0.1 tells them apart from a client's own (127.0.0.1).
@@ -25,7 +25,7 @@ def find_tinyproxy() -> str:
         (p for p in ("/usr/bin/tinyproxy", "/usr/sbin/tinyproxy") if os.access(p, os.X_OK)), None
     )
     if found is None:
-        message = "tinyproxy not found: run scripts/install_tinyproxy.sh (Debian's tinyproxy)"
+        message = "tinyproxy not found: run scripts/install_test_services.sh (Debian's tinyproxy)"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)

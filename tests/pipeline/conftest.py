@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from target_azure_eventhubs.testing import ReadEvent, read_all
+
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_TEMPLATE = Path(__file__).resolve().parent / "meltano_project"
 MELTANO_SPEC = "meltano>=4.0,<5"  # as scripts/demo.sh
@@ -138,3 +140,18 @@ def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meltan
     )
     project.install_seconds = time.monotonic() - started
     yield project
+
+
+class HubLog:
+    """Everything the hub holds, read with the official consumer; tells new events apart."""
+
+    def __init__(self, connection_string: str, hub: str) -> None:
+        self.connection_string = connection_string
+        self.hub = hub
+        self.seen: set[tuple[str, int]] = set()
+
+    def new_events(self) -> list[ReadEvent]:
+        events = read_all(self.connection_string, self.hub, timeout=120)
+        new = [e for e in events if (e.partition_id, e.sequence_number) not in self.seen]
+        self.seen.update((e.partition_id, e.sequence_number) for e in events)
+        return new

@@ -27,8 +27,8 @@ import pytest
 from target_azure_eventhubs.delivery.partitioning import partition_for_key
 from target_azure_eventhubs.events import hash_identity
 from target_azure_eventhubs.localhub import LocalHubProcess
-from target_azure_eventhubs.testing import ReadEvent, read_all
-from tests.pipeline.conftest import MeltanoProject
+from target_azure_eventhubs.testing import ReadEvent
+from tests.pipeline.conftest import HubLog, MeltanoProject
 from tests.postgres import PostgresServer, find_server_bin
 
 pytestmark = pytest.mark.slow
@@ -106,20 +106,6 @@ def run(project: MeltanoProject, env: dict, name: str) -> str:
     return proc.stderr
 
 
-class Hub:
-    """The hub's events, run by run."""
-
-    def __init__(self, connection_string: str) -> None:
-        self.connection_string = connection_string
-        self.seen: set[tuple[str, int]] = set()
-
-    def new_events(self) -> list[ReadEvent]:
-        events = read_all(self.connection_string, HUB, timeout=120)
-        new = [e for e in events if (e.partition_id, e.sequence_number) not in self.seen]
-        self.seen.update((e.partition_id, e.sequence_number) for e in events)
-        return new
-
-
 def statuses(events: list[ReadEvent], emails: dict[str, str]) -> dict[str, dict[Pair, int]]:
     """status -> (customer, audience) -> how often an event said it; checks each event's
     identities and partition on the way."""
@@ -142,7 +128,7 @@ def statuses(events: list[ReadEvent], emails: dict[str, str]) -> dict[str, dict[
 def pg_bin() -> Path:
     bin_dir = find_server_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found: run scripts/install_postgres.sh")
+        pytest.skip("PostgreSQL server binaries not found: run scripts/install_test_services.sh")
     return bin_dir
 
 
@@ -154,7 +140,7 @@ def test_current_members_view_sends_only_entries_and_exits(
         pg.psql("CREATE DATABASE changes", database="postgres")
         emails, members = load_source(pg, rng)
         env = tracking_env(meltano_project, pg, hub)
-        log = Hub(hub.connection_string())
+        log = HubLog(hub.connection_string(), HUB)
 
         # Run 1: a new store; every current membership is realized, exactly once.
         stderr = run(meltano_project, env, "tracking-1")

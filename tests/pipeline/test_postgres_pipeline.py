@@ -35,8 +35,8 @@ import pytest
 
 from target_azure_eventhubs.delivery.partitioning import partition_for_key
 from target_azure_eventhubs.localhub import LocalHubProcess
-from target_azure_eventhubs.testing import ReadEvent, read_all
-from tests.pipeline.conftest import MeltanoProject
+from target_azure_eventhubs.testing import ReadEvent
+from tests.pipeline.conftest import HubLog, MeltanoProject
 from tests.postgres import PostgresServer, find_server_bin
 
 pytestmark = pytest.mark.slow
@@ -304,20 +304,6 @@ class Crm:
         return [r for r in self.rows.values() if bookmark is None or r.updated_at >= bookmark]
 
 
-class HubLog:
-    """Everything the hub holds, read with the official consumer; tells new events apart."""
-
-    def __init__(self, connection_string: str) -> None:
-        self.connection_string = connection_string
-        self.seen: set[tuple[str, int]] = set()
-
-    def new_events(self) -> list[ReadEvent]:
-        events = read_all(self.connection_string, HUB, timeout=120)
-        new = [e for e in events if (e.partition_id, e.sequence_number) not in self.seen]
-        self.seen.update((e.partition_id, e.sequence_number) for e in events)
-        return new
-
-
 def match_events(events: list[ReadEvent], crm: Crm, versions: dict[str, Row]) -> Counter:
     """Map every event to the row version it carries (by exact body); check its partition."""
     got: Counter = Counter()
@@ -366,7 +352,7 @@ def pg_bin() -> Path:
     if bin_dir is None:
         pytest.skip(
             "PostgreSQL server binaries (initdb, pg_ctl, psql) not found under "
-            "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_postgres.sh"
+            "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_test_services.sh"
         )
     return bin_dir
 
@@ -394,7 +380,7 @@ def test_postgres_meltano_incremental_pipeline(
             TAP_POSTGRES_PASSWORD=pg.password,
             TARGET_AZURE_EVENTHUBS_CONNECTION_STRING=hub.connection_string(),
         )
-        log = HubLog(hub.connection_string())
+        log = HubLog(hub.connection_string(), HUB)
         versions: dict[str, Row] = {}
 
         def remember(rows: list[Row]) -> None:
