@@ -22,6 +22,7 @@ SIGTERM (the parent decides how to stop) and exits when the parent goes away.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import queue
@@ -29,6 +30,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -68,6 +70,8 @@ class DeliveryProcess:
         self.options = options
         self.stats = DeliveryStats()
         self._progress = DeliveryStats()
+        self._submitted = 0  # events handed to the sender process
+        self._submits: deque[tuple[int, float]] = deque()  # (submitted so far, when)
         self.logger = logger
         self._on_released = on_released
         self._should_stop = should_stop
@@ -145,15 +149,19 @@ class DeliveryProcess:
         # Encoding happens in the child: the parent's core is the busier one. Messages of a
         # bounded size keep the child busy sooner and the parent's memory flat.
         chunk: list[tuple[str | None, bytes, dict[str, str]]] = []
-        size = 0
+        size = count = 0
         for key, out in items:
             chunk.append((key, out.body, out.properties))
             size += len(out.body)
+            count += 1
             if len(chunk) >= _SUBMIT_EVENTS or size >= _SUBMIT_BYTES:
                 self._post(("submit", hub, chunk))
                 chunk, size = [], 0
         if chunk:
             self._post(("submit", hub, chunk))
+        if count:
+            self._submitted += count
+            self._submits.append((self._submitted, time.monotonic()))
 
     def checkpoint(self, mark: int) -> None:
         self.raise_if_failed()
@@ -172,8 +180,18 @@ class DeliveryProcess:
         return self._failure
 
     def progress(self) -> DeliveryStats:
-        """The sender process's counters, as it last reported them."""
-        return self.stats if self._closed else self._progress
+        """The sender process's counters as it last reported them; what is in flight
+        counts from here, where events wait before the sender process takes them in."""
+        if self._closed:
+            return self.stats
+        stats = self._progress
+        accepted = stats.events_sent
+        while self._submits and self._submits[0][0] <= accepted:
+            self._submits.popleft()
+        oldest = time.monotonic() - self._submits[0][1] if self._submits else 0.0
+        return dataclasses.replace(
+            stats, in_flight=self._submitted - accepted, oldest_unacknowledged=oldest
+        )
 
     def raise_if_failed(self) -> None:
         if self._failure is not None:
