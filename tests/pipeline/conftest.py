@@ -58,9 +58,23 @@ def meltano_executable() -> Path:
     return meltano
 
 
+def meltano_env(root: Path) -> dict[str, str]:
+    """The environment for Meltano in the project at `root`: this process's, without the
+    variables that would leak a developer's own settings or virtualenv into it."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_FOREIGN_PREFIXES) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
+    }
+    env.update(
+        MELTANO_PROJECT_ROOT=str(root), MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", NO_COLOR="1"
+    )
+    return env
+
+
 @dataclass
 class MeltanoProject:
-    """A copy of tests/pipeline/meltano_project with its plugins installed."""
+    """A Meltano project in a temporary directory, and Meltano run in it with logs."""
 
     root: Path
     meltano: Path
@@ -123,16 +137,8 @@ def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meltan
     config.write_text(text.replace("pip_url: -e ../../..", f"pip_url: -e {ROOT}"))
     log_dir = root / "output"
     log_dir.mkdir()
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(_FOREIGN_PREFIXES) and k not in {"VIRTUAL_ENV", "PYTHONPATH"}
-    }
-    env.update(
-        MELTANO_PROJECT_ROOT=str(root), MELTANO_SEND_ANONYMOUS_USAGE_STATS="false", NO_COLOR="1"
-    )
     project = MeltanoProject(
-        root=root, meltano=meltano, base_env=env, install_seconds=0.0, log_dir=log_dir
+        root=root, meltano=meltano, base_env=meltano_env(root), install_seconds=0.0, log_dir=log_dir
     )
     proc = project.run("install", timeout=900, log_name="meltano-install")
     assert proc.returncode == 0, (

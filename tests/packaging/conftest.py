@@ -1,0 +1,47 @@
+"""Fixtures of the packaging suite: the sdist and the wheel, built once per session with
+`python -m build`, as a release does."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFINITION = ROOT / "plugin" / "target-azure-eventhubs.yml"
+
+
+def pyproject() -> dict[str, Any]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+@dataclass(frozen=True)
+class Distributions:
+    sdist: Path
+    wheel: Path
+    build_seconds: float
+
+
+@pytest.fixture(scope="session")
+def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
+    out = tmp_path_factory.mktemp("dist")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, (
+        f"python -m build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
+    sdists, wheels = sorted(out.glob("*.tar.gz")), sorted(out.glob("*.whl"))
+    assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
+    return Distributions(sdists[0], wheels[0], time.monotonic() - started)
