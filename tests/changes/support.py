@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from target_azure_eventhubs.delivery.partitioning import partition_for_key
+from target_azure_eventhubs.localhub import LocalHub
+from target_azure_eventhubs.localhub.hub import StoredEvent
 from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.integration.target_runner import record, schema, state
 
@@ -118,19 +120,66 @@ def target_config(conn_str: str, store_url: str, **extra: Any) -> dict[str, Any]
 # The hub ----------------------------------------------------------------------------------
 
 
-class HubLog:
-    """Reads a hub back with the official consumer, each call only what came since."""
+def _text(value: Any) -> Any:
+    return value.decode() if isinstance(value, bytes) else value
 
-    def __init__(self, conn_str: str) -> None:
+
+def _as_read(event: StoredEvent) -> ReadEvent:
+    return ReadEvent(
+        partition_id=event.partition_id,
+        body=event.body,
+        properties={k: _text(v) for k, v in event.properties.items()},
+        message_id=None if event.message_id is None else str(event.message_id),
+        content_type=event.content_type,
+        partition_key=event.partition_key,
+        sequence_number=event.sequence_number,
+        offset=str(event.offset),
+        enqueued_time=None,
+    )
+
+
+class HubLog:
+    """What a hub received, one run at a time.
+
+    `new()` returns the events stored since its last call: from the hub's own storage when
+    it runs in this process (instant), else read with the official consumer. `verify()`
+    reads the whole hub with the official consumer and checks it holds exactly the events
+    seen run by run.
+    """
+
+    def __init__(self, conn_str: str, hub: LocalHub | None = None) -> None:
         self.conn_str = conn_str
+        self.hub = hub
         self._last: dict[str, int | None] = {}
         self.all: list[ReadEvent] = []
 
     def new(self) -> list[ReadEvent]:
-        events = read_all(self.conn_str, HUB, timeout=30, after=self._last)
+        if self.hub is not None:
+            since = {pid: -1 if seq is None else seq for pid, seq in self._last.items()}
+            events = [
+                _as_read(e)
+                for e in self.hub.events(HUB)
+                if e.sequence_number > since.get(e.partition_id, -1)
+            ]
+        else:
+            events = read_all(self.conn_str, HUB, timeout=30, after=self._last)
         for event in events:
             self._last[event.partition_id] = event.sequence_number
         self.all += events
+        return events
+
+    def verify(self) -> list[ReadEvent]:
+        """Everything, as the official consumer reads it; the same as seen run by run."""
+        self.new()
+        events = read_all(self.conn_str, HUB, timeout=30)
+
+        def seen(items: list[ReadEvent]) -> list[tuple]:
+            return sorted(
+                (e.partition_id, e.sequence_number, e.message_id, e.body, e.properties)
+                for e in items
+            )
+
+        assert seen(events) == seen(self.all)
         return events
 
 
@@ -144,21 +193,34 @@ def statuses(event: ReadEvent) -> dict[str, tuple[str, str | None]]:
     return {seg: (m["status"], m.get("lastQualificationTime")) for seg, m in members.items()}
 
 
+_KNOWN_EMAILS = {
+    sha(email): profile
+    for profile, email in [(f"p{n}", email_of(f"p{n}")) for n in range(1000)]
+    + [("p2", "p2.new@example.com")]
+}
+
+
+def profile_of(event: ReadEvent) -> str:
+    """The profile an event is about, from its hashed email (events carry no profile id:
+    the target sends each to its profile's partition directly)."""
+    [entry] = body(event)["identityMap"]["email_lc_sha256"]
+    return _KNOWN_EMAILS[entry["id"]]
+
+
 def by_profile(events: list[ReadEvent]) -> dict[str, ReadEvent]:
-    """The events keyed by profile (their partition key); one event a profile."""
-    keyed = {e.partition_key: e for e in events}
-    assert len(keyed) == len(events), [e.partition_key for e in events]
-    return keyed  # type: ignore[return-value]
+    """The events keyed by profile; one event a profile."""
+    keyed = {profile_of(e): e for e in events}
+    assert len(keyed) == len(events), sorted(profile_of(e) for e in events)
+    return keyed
 
 
 def check_envelope(events: list[ReadEvent], stream: str = STREAM) -> None:
-    """What every event carries: its message id (from the body), its stream, the profile's
-    partition, no raw email."""
+    """What every event carries: its message id (from the body), its stream and segments,
+    its profile's partition (the profile id is the partition key), no raw email."""
     for event in events:
         assert event.message_id == hashlib.sha256(event.body).hexdigest()[:32]
         assert event.properties["stream"] == stream
-        assert event.partition_key is not None
-        assert event.partition_id == str(partition_for_key(event.partition_key, PARTITIONS))
+        assert event.partition_id == str(partition_for_key(profile_of(event), PARTITIONS))
         assert b"@example.com" not in event.body
         segments = ",".join(body(event)["segmentMembership"]["ups"])
         assert event.properties["segment_ids"] == segments
