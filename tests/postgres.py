@@ -55,6 +55,10 @@ class PostgresServer:
     password: str = "pipeline-test-password"  # scram-sha-256 over TCP, like a real server
     port: int = 0
     root: Path | None = None
+    # Fast and safe while the server is stopped cleanly. A test that stops it as a crash
+    # would (`pause`) and expects committed transactions to survive needs
+    # synchronous_commit on.
+    synchronous_commit: bool = False
 
     def _as_server_user(self, cmd: list[str]) -> list[str]:
         if os.geteuid() != 0:
@@ -115,15 +119,17 @@ class PostgresServer:
 
     def _start_server(self) -> None:
         assert self.root is not None
+        sync = "on" if self.synchronous_commit else "off"
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            f"-c fsync=off -c synchronous_commit={sync} -c full_page_writes=off"
         )
         log = str(self.root / "server.log")
         self._pg_ctl("-l", log, "-o", options, "-w", "-t", "60", "start", check=True)
 
     def pause(self) -> None:
-        """Stop the server at once, as a crash would (``-m immediate``); data stays."""
+        """Stop the server at once, as a crash would (``-m immediate``); the data stays
+        (with ``synchronous_commit`` every committed transaction)."""
         self._pg_ctl("-m", "immediate", "-w", "stop", check=True)
 
     def resume(self) -> None:
