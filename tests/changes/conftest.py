@@ -21,7 +21,7 @@ def pg_server() -> Iterator[PostgresServer]:
             "PostgreSQL server binaries (initdb, pg_ctl, psql) not found under "
             "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_postgres.sh"
         )
-    with PostgresServer(bin_dir, password=PG_PASSWORD) as server:
+    with PostgresServer(bin_dir, password=PG_PASSWORD, synchronous_commit=True) as server:
         yield server
 
 

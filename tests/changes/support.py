@@ -26,6 +26,7 @@ HUB = "profiles"
 PARTITIONS = 4
 #: The PostgreSQL password of the change-store tests: grepped for in every output.
 PG_PASSWORD = "ChangeStore-Secret-w8Qz3Lp"
+T_A = "2025-05-04T10:00:00Z"  # the input's time of segment A
 
 PROPERTIES: dict[str, Any] = {
     "profile_id": {"type": "string"},
@@ -100,14 +101,26 @@ def snapshot(
     return messages
 
 
+def profile_record(profile: str, segments: list[str], *, stream: str = STREAM) -> dict:
+    """One record holding all of a profile's memberships (a `segments` list, A at the
+    input's time ``T_A``, the others at the run's): no drain can split a profile."""
+    listed: list[Any] = [
+        {"id": s, "lastQualificationTime": T_A} if s == "A" else s for s in segments
+    ]
+    data = {"profile_id": profile, "email": email_of(profile), "first_name": profile.upper()}
+    return record(stream, {**data, "segments": listed})
+
+
 def target_config(conn_str: str, store_url: str, **extra: Any) -> dict[str, Any]:
-    """Change tracking on, CI-sized timeouts."""
+    """Change tracking on, CI-sized timeouts. With max_latency_ms 1000, input written at
+    once is drained at its end (or at a STATE), never between two rows of a profile; tests
+    that pace their input set a shorter one and send a profile as one record."""
     return {
         "connection_string": conn_str,
         "eventhub_name": HUB,
         "change_tracking": True,
         "change_store": store_url,
-        "max_latency_ms": 150,
+        "max_latency_ms": 1000,
         "send_timeout_seconds": 3,
         "retry_backoff_seconds": 0.2,
         "retry_backoff_max_seconds": 1,

@@ -10,6 +10,7 @@ from typing import Any
 from target_azure_eventhubs.localhub import LocalHub
 from tests.changes.support import (
     STREAM,
+    T_A,
     HubLog,
     StoreView,
     body,
@@ -30,7 +31,6 @@ from tests.changes.support import (
 )
 from tests.integration.target_runner import Result, record, run_target, state
 
-T_A = "2025-05-04T10:00:00Z"  # the input's time of segment A
 NEW_STORE = "every profile is new in this run"
 
 
