@@ -548,3 +548,13 @@ def test_the_store_password_never_shows(
     assert_clear_error(down)
     assert "cannot open" in down.stderr and "127.0.0.1:1/" in down.stderr
     assert log.new() == []  # nothing sent that the store could not record
+
+    # A password whose `/` is not percent-encoded would be read as the host's port.
+    cut = "Cut-Password/v6Hs1Tq"
+    cut_url = pg_url.replace(PG_PASSWORD, cut)
+    unreadable = run(tmp_path, {**config, "change_store": cut_url}, snapshot({"p3": ["A"]}), False)
+    assert_clear_error(unreadable)
+    assert_no_password(unreadable.stdout, unreadable.stderr, password=cut)
+    assert "Cut-Pass" not in unreadable.stderr and "v6Hs1Tq" not in unreadable.stderr
+    assert "must be percent-encoded" in unreadable.stderr
+    assert log.new() == []

@@ -506,6 +506,32 @@ def test_safe_location_hides_the_password() -> None:
     assert safe_location("postgresql://db.example.com/crm") == "postgresql://db.example.com/crm"
 
 
+# Passwords whose special characters are not percent-encoded: a URL parser reads a part of
+# them as the host, port, path or query, and would show it.
+UNREADABLE_URLS = [
+    "postgresql://loader:Pw-part1/Pw-part2@db.example.com/crm",  # `/`: port "Pw-part1"
+    "postgresql://loader:31337/Pw-part2@db.example.com/crm",  # `/`: port 31337, path shown
+    "postgresql://loader:Pw-part1#Pw-part2@db.example.com/crm",  # `#`
+    "postgresql://loader:31337?Pw-part2@db.example.com/crm",  # `?`: the rest is a query
+    "postgresql://loader:Pw-part1@Pw-part2@db.example.com/crm",  # `@`: libpq's host "Pw-part2@..."
+    "postgresql://loader:Pw-part1@[db.example.com/crm",  # not a URL at all
+]
+
+
+@pytest.mark.parametrize("url", UNREADABLE_URLS)
+def test_a_store_url_that_cannot_be_read_safely_is_refused_unshown(url: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        open_store(url)
+    message = str(raised.value)
+    assert "Pw-part" not in message and "31337" not in message
+    assert "percent-encoded" in message
+
+
+def test_a_password_given_as_a_query_parameter_is_hidden_too() -> None:
+    url = "postgresql://loader@db.example.com/crm?sslmode=require&password=Pw-query-1"
+    assert safe_location(url) == "postgresql://loader@db.example.com/crm?sslmode=require"
+
+
 def test_postgres_store_never_shows_its_password(pg_url: str) -> None:
     db = open_store(pg_url)
     assert PG_PASSWORD not in db.location and "@127.0.0.1:" in db.location
