@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sqlite3
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -20,10 +21,19 @@ from typing import Any
 
 import psycopg
 
+from target_azure_eventhubs.changes import open_store
+from target_azure_eventhubs.changes.tracker import ChangeTracker, Options
+from target_azure_eventhubs.checkpoints import Checkpoints
+from target_azure_eventhubs.delivery.connection import connection_from_config
+from target_azure_eventhubs.delivery.encoding import Outbound
+from target_azure_eventhubs.delivery.policy import options_from_config
+from target_azure_eventhubs.delivery.sender import Delivery
+from target_azure_eventhubs.events import ProfileEvent
 from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.testing import ReadEvent
 from tests.changes.conftest import sqlite_store
 from tests.changes.support import (
+    HUB,
     PG_PASSWORD,
     STREAM,
     T_A,
@@ -558,3 +568,46 @@ def test_the_store_password_never_shows(
     assert "Cut-Pass" not in unreadable.stderr and "v6Hs1Tq" not in unreadable.stderr
     assert "must be percent-encoded" in unreadable.stderr
     assert log.new() == []
+
+
+# Flush: accepted and recorded ---------------------------------------------------------------
+
+
+def test_flush_returns_once_the_accepted_changes_are_recorded(
+    local_hub: LocalHub, tmp_path: Path
+) -> None:
+    """A complete snapshot is compared with the store right after a flush: by then every
+    accepted event's decisions must be in the store, even when writing them takes a while
+    (here: the store's write lock held by another connection for a second)."""
+    store = sqlite_store(tmp_path)
+    tracker = ChangeTracker(open_store(store.url), Options())
+    written: list[dict] = []
+    checkpoints = Checkpoints(written.append, tracker)
+    config = {"connection_string": local_hub.connection_string(), "eventhub_name": "profiles"}
+    delivery = Delivery(
+        connection_from_config(config), options_from_config(config), checkpoints.release
+    )
+    try:
+        [(decision, change)] = tracker.decide(
+            STREAM, [("p1", ProfileEvent(hashed_email("p1"), {}, {"A": {}}))]
+        )
+        assert store.sqlite_file is not None
+        locker = sqlite3.connect(store.sqlite_file, isolation_level=None, check_same_thread=False)
+        locker.execute("BEGIN IMMEDIATE")
+        delivery.submit(HUB, [("p1", Outbound(b'{"p": 1}', {"stream": STREAM}))])
+        checkpoints.note([change])
+        mark = checkpoints.place({"n": 1})
+        assert mark is not None
+        delivery.checkpoint(mark)
+        assert wait_until(lambda: local_hub.event_count("profiles") == 1, 10)
+        time.sleep(0.2)  # accepted; the commit waits for the lock
+        unlock = threading.Timer(1.0, lambda: locker.execute("ROLLBACK"))
+        unlock.start()
+        assert delivery.flush(10)
+        assert store.memberships() == {"p1": decision.after.memberships}
+        assert written == [{"n": 1}]
+        unlock.join()
+        locker.close()
+    finally:
+        delivery.close(5)
+        tracker.store.close()
