@@ -503,6 +503,39 @@ def test_two_runners_share_a_postgres_store(pg_url: str, local_hub: LocalHub, tm
         assert members == {"A": T_A, "B": statuses(got[profile])["B"][1]}
 
 
+def test_a_second_snapshot_of_a_stream_on_postgres_is_refused(
+    pg_url: str, local_hub: LocalHub, tmp_path: Path
+) -> None:
+    store = StoreView(pg_url)
+    log = HubLog(local_hub.connection_string(), local_hub)
+    config = target_config(log.conn_str, pg_url, snapshot_end="end_of_input", max_latency_ms=150)
+    first = TargetProcess(tmp_path, config)
+    try:
+        first.feed(
+            [stream_schema(), profile_record("p1", ["A"]), state({"n": 1})], close=False
+        )  # its snapshot of the stream has begun
+        assert wait_until(lambda: first.states() == [{"n": 1}], 30), first.stderr
+        second = run(tmp_path, config, paced({"p7": ["A"], "p8": ["A"]}, 1), ok=False)
+        assert first._feeder is not None
+        first._feeder.join(10)
+        first.feed([profile_record("p2", ["A", "B"]), state({"n": 2})])
+        done = process_result(first, 60)
+    finally:
+        kill_with_children(first.proc.pid)
+    assert_clear_error(second)
+    assert second.states == []
+    [error] = [line for line in second.stderr.splitlines() if "ERROR" in line]
+    assert f"another run is taking a snapshot of stream '{STREAM}'" in error
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.states == [{"n": 1}, {"n": 2}]
+    events = log.verify()
+    check_envelope(events)
+    assert set(by_profile(events)) == {"p1", "p2"}  # nothing of the second run
+    stored = store.memberships()
+    assert set(stored) == {"p1", "p2"}
+    assert stored["p1"] == {"A": T_A} and set(stored["p2"]) == {"A", "B"}
+
+
 def test_a_second_runner_on_a_sqlite_store_is_refused(local_hub: LocalHub, tmp_path: Path):
     store = sqlite_store(tmp_path)
     log = HubLog(local_hub.connection_string(), local_hub)
