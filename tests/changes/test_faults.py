@@ -253,6 +253,56 @@ def test_sigkill_after_the_acknowledgement_before_the_commit(
     }
 
 
+def test_sigkill_while_exits_wait_for_their_commit(
+    pg_url: str, local_hub: LocalHub, tmp_path: Path
+) -> None:
+    """The exits of a complete snapshot accepted, the target killed before the store
+    recorded them (PostgreSQL: only the exits write to the profiles table in this run)."""
+    store = StoreView(pg_url)
+    log = HubLog(local_hub.connection_string(), local_hub)
+    config = target_config(log.conn_str, pg_url, snapshot_end="end_of_input")
+    run(tmp_path, config, snapshot({f"p{i}": ["A", "B"] for i in range(6)}, times={"A": T_A}))
+    assert len(log.new()) == 6
+    before = store.rows()
+    t1 = before["p0"][1]["B"]
+
+    # p0..p3 unchanged, p4 lost B, p5 is gone: 3 of 12 memberships exit.
+    shrunk = {**{f"p{i}": ["A", "B"] for i in range(4)}, "p4": ["A"]}
+    messages = snapshot(shrunk, times={"A": T_A}, bookmark=2)
+    target = TargetProcess(tmp_path, config)
+    try:
+        with write_lock(store):
+            target.feed(messages)
+            assert wait_until(lambda: local_hub.event_count("profiles") == 8, 30), target.stderr
+            time.sleep(0.3)  # the exits' commit is waiting for the lock
+            kill_with_children(target.proc.pid)
+            killed = process_result(target, 30)
+    finally:
+        kill_with_children(target.proc.pid)
+    assert killed.returncode == -signal.SIGKILL
+    exits = log.new()
+    check_envelope(exits)
+    got = by_profile(exits)
+    assert set(got) == {"p4", "p5"}
+    now = statuses(got["p5"])["A"][1]
+    assert statuses(got["p4"]) == {"A": ("existing", T_A), "B": ("exited", now)}
+    assert statuses(got["p5"]) == {"A": ("exited", now), "B": ("exited", now)}
+    assert store.rows() == before  # not recorded
+
+    again = run(tmp_path, config, messages)
+    assert again.states == [{"bookmarks": {STREAM: {"run": 2}}}]
+    resent = log.new()
+    assert sorted((e.message_id, e.body) for e in resent) == sorted(
+        (e.message_id, e.body) for e in exits
+    )
+    assert change_counts(again.stderr) == counts(2, 0, 1, 3, 5)
+    assert store.memberships() == {
+        **{f"p{i}": {"A": T_A, "B": t1} for i in range(4)},
+        "p4": {"A": T_A},
+    }
+    assert len(log.verify()) == 10
+
+
 # The hub gone mid-snapshot --------------------------------------------------------------------
 
 
