@@ -336,6 +336,15 @@ def child_pids(pid: int) -> list[int]:
     return found
 
 
+def alive(pid: int) -> bool:
+    """Running (an exited process not yet reaped is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
 def kill_with_children(pid: int) -> None:
     """SIGKILL a target and its sender process (which runs in a session of its own)."""
     children = child_pids(pid)

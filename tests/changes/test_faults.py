@@ -39,6 +39,7 @@ from tests.changes.support import (
     T_A,
     HubLog,
     StoreView,
+    alive,
     assert_no_password,
     by_profile,
     change_counts,
@@ -213,7 +214,7 @@ def test_sigkill_after_the_acknowledgement_before_the_commit(
             kill_with_children(target.proc.pid)
             killed = process_result(target, 30)
         assert killed.returncode == -signal.SIGKILL
-        assert wait_until(lambda: not any(Path(f"/proc/{p}").exists() for p in sender), 10)
+        assert wait_until(lambda: not any(alive(pid) for pid in sender), 10)
     finally:
         kill_with_children(target.proc.pid)
         target.kill()
@@ -520,18 +521,24 @@ def test_two_runners_share_a_postgres_store(pg_url: str, local_hub: LocalHub, tm
     store = StoreView(pg_url)
     log = HubLog(local_hub.connection_string(), local_hub)
     config = target_config(log.conn_str, pg_url, max_latency_ms=150)  # snapshot_end: none
-    halves = [range(0, 20), range(20, 40)]
     before = utc_now()
     runners = []
-    for n, half in enumerate(halves):
-        messages = paced({f"p{i}": ["A", "B"] for i in half}, 8)
-        runner = TargetProcess(tmp_path, config)
-        runner.feed(messages, chunk=4, delay=0.05)
-        runners.append((runner, n, messages))
     try:
-        results = [process_result(runner, 60) for runner, _, _ in runners]
+        for half in (range(0, 20), range(20, 40)):
+            messages = paced({f"p{i}": ["A", "B"] for i in half}, 8)
+            runner = TargetProcess(tmp_path, config)
+            runner.feed(messages[:10], close=False)  # 8 records and their STATE
+            runners.append((runner, messages[10:]))
+        # Both have recorded changes in the store and wait for more input: at once.
+        for runner, _ in runners:
+            assert wait_until(lambda r=runner: r.states() == [{"records": 8}], 30), runner.stderr
+        for runner, rest in runners:
+            assert runner._feeder is not None
+            runner._feeder.join(10)
+            runner.feed(rest, chunk=4, delay=0.05)
+        results = [process_result(runner, 60) for runner, _ in runners]
     finally:
-        for runner, _, _ in runners:
+        for runner, _ in runners:
             kill_with_children(runner.proc.pid)
     after = utc_now()
     for result in results:
