@@ -1,4 +1,6 @@
-"""A throwaway PostgreSQL server for the pipeline test: initdb + pg_ctl in a temp directory.
+"""A throwaway PostgreSQL server for the pipeline test and the change-store tests: initdb +
+pg_ctl in a temp directory; `pause()` and `resume()` stop it as a crash would and start it
+again on the same port and data.
 
 The server binaries come from Debian's ``postgresql`` package (``scripts/install_test_services.sh``
 installs it), found under ``/usr/lib/postgresql/<version>/bin`` or on PATH. PostgreSQL
@@ -53,6 +55,10 @@ class PostgresServer:
     password: str = "pipeline-test-password"  # scram-sha-256 over TCP, like a real server
     port: int = 0
     root: Path | None = None
+    # Fast and safe while the server is stopped cleanly. A test that stops it as a crash
+    # would (`pause`) and expects committed transactions to survive needs
+    # synchronous_commit on.
+    synchronous_commit: bool = False
 
     def _as_server_user(self, cmd: list[str]) -> list[str]:
         if os.geteuid() != 0:
@@ -96,54 +102,54 @@ class PostgresServer:
             cwd=self.root,
         )
         self.port = free_port()
-        options = (
-            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+        self._start_server()
+        self.psql(f"CREATE DATABASE {self.database}", database="postgres")
+        return self
+
+    def _pg_ctl(self, *args: str, check: bool) -> None:
+        assert self.root is not None
         subprocess.run(
             self._as_server_user(
-                [
-                    str(self.bin_dir / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-l",
-                    str(self.root / "server.log"),
-                    "-o",
-                    options,
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ]
+                [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), *args]
             ),
-            check=True,
+            check=check,
             capture_output=True,
             cwd=self.root,
         )
-        self.psql(f"CREATE DATABASE {self.database}", database="postgres")
-        return self
+
+    def _start_server(self) -> None:
+        assert self.root is not None
+        sync = "on" if self.synchronous_commit else "off"
+        options = (
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
+            f"-c fsync=off -c synchronous_commit={sync} -c full_page_writes=off"
+        )
+        log = str(self.root / "server.log")
+        self._pg_ctl("-l", log, "-o", options, "-w", "-t", "60", "start", check=True)
+
+    def pause(self) -> None:
+        """Stop the server at once, as a crash would (``-m immediate``); the data stays
+        (with ``synchronous_commit`` every committed transaction)."""
+        self._pg_ctl("-m", "immediate", "-w", "stop", check=True)
+
+    def resume(self) -> None:
+        """Start the server again on the same port and data directory."""
+        self._start_server()
 
     def stop(self) -> None:
         if self.root is None:
             return
-        subprocess.run(
-            self._as_server_user(
-                [
-                    str(self.bin_dir / "pg_ctl"),
-                    "-D",
-                    str(self.root / "data"),
-                    "-m",
-                    "immediate",
-                    "-w",
-                    "stop",
-                ]
-            ),
-            check=False,
-            capture_output=True,
-            cwd=self.root,
-        )
+        self._pg_ctl("-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(self.root, ignore_errors=True)
         self.root = None
+
+    @property
+    def url(self) -> str:
+        """``postgresql://`` URL of the database, password included."""
+        return self.url_for(self.database)
+
+    def url_for(self, database: str) -> str:
+        return f"postgresql://{self.user}:{self.password}@127.0.0.1:{self.port}/{database}"
 
     def __enter__(self) -> PostgresServer:
         return self.start()

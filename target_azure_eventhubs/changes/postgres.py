@@ -23,6 +23,7 @@ from target_azure_eventhubs.changes.store import (
     copy_text,
     decode_row,
     encode_row,
+    latest,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
 
@@ -49,8 +50,8 @@ _SESSION = [
         stream text NOT NULL, profile_key text NOT NULL, complete boolean NOT NULL,
         segments text)""",
     """CREATE TEMP TABLE IF NOT EXISTS change_tracking_staged (
-        profile_key text, identity_map text, attributes_fp text, memberships text,
-        membership_count integer, digest text) ON COMMIT DELETE ROWS""",
+        stream text, profile_key text, identity_map text, attributes_fp text,
+        memberships text, membership_count integer, digest text) ON COMMIT DELETE ROWS""",
     "CREATE INDEX IF NOT EXISTS change_tracking_seen_key ON change_tracking_seen "
     "(stream, profile_key)",
 ]
@@ -58,7 +59,7 @@ _SESSION = [
 _UPSERT = """
 INSERT INTO change_tracking_profiles
     (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest)
-SELECT %s, * FROM change_tracking_staged
+SELECT * FROM change_tracking_staged
 ON CONFLICT (stream, profile_key) DO UPDATE SET
     identity_map = excluded.identity_map,
     attributes_fp = excluded.attributes_fp,
@@ -154,25 +155,23 @@ class PostgresStore(ChangeStore):
         return {key: decode_row(*row) for key, *row in rows}
 
     def _commit(self, rows: Sequence[Row]) -> None:
-        with self._db.transaction():
-            for stream in {stream for stream, _, _ in rows}:
-                self._commit_stream(stream, [(k, d) for s, k, d in rows if s == stream])
-
-    def _commit_stream(self, stream: str, rows: list[tuple[str, Delivered | None]]) -> None:
+        rows = latest(rows)  # one upsert may not touch a row twice
         upserts = [
-            copy_text(key, *map(str, encode_row(delivered))) + "\n"
-            for key, delivered in rows
+            copy_text(stream, key, *map(str, encode_row(delivered))) + "\n"
+            for stream, key, delivered in rows
             if delivered
         ]
-        if upserts:
-            self._copy("COPY change_tracking_staged FROM STDIN", upserts)
-            self._db.execute(_UPSERT, (stream,))  # the staged rows go at commit
-        deletes = [key for key, delivered in rows if delivered is None]
-        if deletes:
-            self._db.execute(
-                "DELETE FROM change_tracking_profiles WHERE stream = %s AND profile_key = ANY(%s)",
-                (stream, deletes),
-            )
+        deletes = [(stream, key) for stream, key, delivered in rows if delivered is None]
+        with self._db.transaction():
+            if upserts:
+                self._copy("COPY change_tracking_staged FROM STDIN", upserts)
+                self._db.execute(_UPSERT)  # the staged rows go at commit
+            for stream in {stream for stream, _ in deletes}:
+                self._db.execute(
+                    "DELETE FROM change_tracking_profiles WHERE stream = %s "
+                    "AND profile_key = ANY(%s)",
+                    (stream, [key for s, key in deletes if s == stream]),
+                )
 
     def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         self._own_snapshot(stream)

@@ -26,6 +26,7 @@ from target_azure_eventhubs.changes.store import (
     chunks,
     decode_row,
     encode_row,
+    latest,
     sqlite_path,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
@@ -202,6 +203,7 @@ class SQLiteStore(ChangeStore):
         return found
 
     def _commit(self, rows: Sequence[Row]) -> None:
+        rows = latest(rows)
         upserts = [(s, k, *encode_row(d)) for s, k, d in rows if d is not None]
         deletes = [(s, k) for s, k, d in rows if d is None]
         with self._transaction() as cursor:

@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
 import orjson
 
 from target_azure_eventhubs.changes.diff import Delivered
-from target_azure_eventhubs.errors import ChangeStoreError
+from target_azure_eventhubs.errors import ChangeStoreError, ConfigurationError
 
 DEFAULT_STORE = "sqlite:///.target-azure-eventhubs/changes.sqlite"
 SCHEMA_VERSION = "1"
@@ -73,16 +73,48 @@ _COPY_NULL = "\\N"
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
+_UNREADABLE = (
+    "change_store cannot be read as a URL without showing a part of it: characters such as "
+    "/ # ? @ in its user name or password must be percent-encoded (/ as %2F, # as %23, "
+    "? as %3F, @ as %40)"
+)
+
+
+def _split(url: str) -> SplitResult:
+    """`url` split into its parts; ConfigurationError, quoting none of it, when a password
+    holding / # ? or @ would be read (here or by libpq) as a host, port, path or query."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (raises ValueError when the "port" is not a number)
+    except ValueError:
+        raise ConfigurationError(_UNREADABLE) from None
+    after_scheme = url.partition("://")[2]
+    if parts.netloc and (
+        parts.netloc.count("@") > 1 or ("@" not in parts.netloc and "@" in after_scheme)
+    ):
+        raise ConfigurationError(_UNREADABLE)
+    return parts
+
+
+def _query_passwords(query: str) -> list[str]:
+    return [value for key, value in parse_qsl(query) if key == "password"]
+
+
 def safe_location(url: str) -> str:
-    """The store's URL without a password, for logs and errors."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    """The store's URL without a password (in the user info or as a `password` query
+    parameter), for logs and errors."""
+    parts = _split(url)
+    query = "&".join(p for p in parts.query.split("&") if p.partition("=")[0] != "password")
+    if parts.password is None and query == parts.query:
         return url
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    user = f"{parts.username}@" if parts.username else ""
-    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = parts.hostname or ""
+        if parts.port:
+            netloc += f":{parts.port}"
+        if parts.username:
+            netloc = f"{parts.username}@{netloc}"
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def sqlite_path(url: str) -> Path:
@@ -100,7 +132,8 @@ class ChangeStore(abc.ABC):
         # A dry run reads the store and writes nothing to it: a store that does not exist
         # yet stands in as empty tables of the session.
         self.read_only = read_only
-        self._secret = urlsplit(url).password
+        parts = urlsplit(url)
+        self._secrets = [s for s in (parts.password, *_query_passwords(parts.query)) if s]
         self._lock = threading.RLock()
 
     def _guard(self, what: str, call: Callable[[], _T]) -> _T:
@@ -114,8 +147,8 @@ class ChangeStore(abc.ABC):
 
     def describe(self, what: str, exc: BaseException) -> str:
         text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        if self._secret:
-            text = text.replace(self._secret, "***")
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
         return f"change store {self.location}: cannot {what}: {text}"
 
     # The operations, each in its own transaction -------------------------------------
@@ -193,6 +226,11 @@ class ChangeStore(abc.ABC):
 
     @abc.abstractmethod
     def _close(self) -> None: ...
+
+
+def latest(rows: Sequence[Row]) -> list[Row]:
+    """The last row written for each profile of `rows` (a later write wins)."""
+    return list({(stream, key): (stream, key, after) for stream, key, after in rows}.values())
 
 
 def chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:

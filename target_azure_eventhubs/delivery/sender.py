@@ -82,6 +82,7 @@ class Delivery:
         self._marks: deque[tuple[int, int]] = deque()  # (last sequence number, mark)
         self._state_serial = 0
         self._emitted_serial = 0
+        self._releasing = 0  # marks taken for release whose `on_released` has not returned
         self._failure: DeliveryError | None = None
         self._closing = False
         self._stopped = threading.Event()
@@ -139,17 +140,29 @@ class Delivery:
         self._release_states()
 
     def flush(self, timeout: float | None = None) -> bool:
-        """Wait until everything submitted is accepted; False on timeout. Raises on failure."""
+        """Wait until everything submitted is accepted and the marks it covers released
+        (`on_released` returned); False on timeout. Raises on failure."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             while self._buffered_bytes > 0:
                 self._raise_if_failed()
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                if not self._wait(deadline):
                     return False
-                self._cond.wait(_POLL if remaining is None else min(_POLL, remaining))
             self._raise_if_failed()
         self._release_states()
+        with self._cond:  # a sender thread may be releasing the last mark right now
+            while self._releasing:
+                if not self._wait(deadline):
+                    return False
+        return True
+
+    def _wait(self, deadline: float | None) -> bool:
+        """Wait on the condition (its lock held) until notified or polled; False once
+        `deadline` has passed."""
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
+            return False
+        self._cond.wait(_POLL if remaining is None else min(_POLL, remaining))
         return True
 
     def pending_events(self) -> int:
@@ -243,11 +256,17 @@ class Delivery:
                 return
             self._state_serial += 1
             serial = self._state_serial
-        with self._emit_lock:
-            # Two threads may race here; only ever move forward.
-            if serial > self._emitted_serial:
-                self._emitted_serial = serial
-                self._on_released(ready)
+            self._releasing += 1
+        try:
+            with self._emit_lock:
+                # Two threads may race here; only ever move forward.
+                if serial > self._emitted_serial:
+                    self._emitted_serial = serial
+                    self._on_released(ready)
+        finally:
+            with self._cond:
+                self._releasing -= 1
+                self._cond.notify_all()
 
 
 class _HubSender:

@@ -1,0 +1,621 @@
+"""The rules of change tracking (`changes.diff`), the decisions of a run (`ChangeTracker`,
+with a real SQLite store) and the store itself, SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from target_azure_eventhubs.changes import open_store
+from target_azure_eventhubs.changes.diff import (
+    Decision,
+    Delivered,
+    diff_profile,
+    exit_missing,
+    fingerprint,
+    identity_json,
+)
+from target_azure_eventhubs.changes.store import DEFAULT_STORE, Missing, safe_location
+from target_azure_eventhubs.changes.tracker import ChangeTracker, Counts, Options
+from target_azure_eventhubs.errors import ChangeStoreError, ConfigurationError, SnapshotGuardError
+from target_azure_eventhubs.events import ProfileEvent
+from tests.changes.support import PG_PASSWORD, StoreView, utc_now
+
+S = "audiences"
+NOW = "2026-03-01T12:00:00Z"
+T0 = "2025-01-01T00:00:00Z"
+T1 = "2025-06-01T08:30:00Z"
+IDS = {"email_lc_sha256": ["h1"]}
+ATTRS = {"person": {"name": {"firstName": "Ann", "lastName": "Lee"}}}
+
+
+def delivered(members: dict[str, str], ids=IDS, attrs=ATTRS) -> Delivered:
+    return Delivered(
+        identity_json({ns: list(v) for ns, v in ids.items()}), fingerprint(attrs), dict(members)
+    )
+
+
+def realized(when: str) -> dict[str, str]:
+    return {"status": "realized", "lastQualificationTime": when}
+
+
+def existing(when: str) -> dict[str, str]:
+    return {"status": "existing", "lastQualificationTime": when}
+
+
+def exited(when: str) -> dict[str, str]:
+    return {"status": "exited", "lastQualificationTime": when}
+
+
+def assert_counted(decision: Decision) -> None:
+    """A decision counts exactly the statuses its event carries."""
+    found = Counter(entry["status"] for entry in decision.memberships.values())
+    assert (decision.realized, decision.existing, decision.exited) == (
+        found["realized"],
+        found["existing"],
+        found["exited"],
+    )
+
+
+# The diff: before -> input -> event and after ------------------------------------------------
+
+# (name, before, identities, attributes, input memberships, event memberships or None
+#  for "no event", the memberships the store keeps after)
+DIFF_CASES = [
+    ("enter at the run's time", None, IDS, ATTRS, {"A": {}}, {"A": realized(NOW)}, {"A": NOW}),
+    (
+        "enter at the input's time",
+        None,
+        IDS,
+        ATTRS,
+        {"A": {"lastQualificationTime": T1}},
+        {"A": realized(T1)},
+        {"A": T1},
+    ),
+    ("stay: unchanged, no event", delivered({"A": T0}), IDS, ATTRS, {"A": {}}, None, None),
+    (
+        "stay keeps the delivered time whatever the input says",
+        delivered({"A": T0}),
+        IDS,
+        ATTRS,
+        {"A": {"lastQualificationTime": T1, "status": "realized"}},
+        None,
+        None,
+    ),
+    (
+        "a new membership next to a delivered one",
+        delivered({"A": T0}),
+        IDS,
+        ATTRS,
+        {"A": {}, "B": {}},
+        {"A": existing(T0), "B": realized(NOW)},
+        {"A": T0, "B": NOW},
+    ),
+    (
+        "delivered memberships the input does not name are carried as existing",
+        delivered({"A": T0, "B": T1}),
+        IDS,
+        ATTRS,
+        {"C": {"lastQualificationTime": T1}},
+        {"A": existing(T0), "B": existing(T1), "C": realized(T1)},
+        {"A": T0, "B": T1, "C": T1},
+    ),
+    (
+        "explicit exit of a delivered membership, at the input's time",
+        delivered({"A": T0, "B": T0}),
+        IDS,
+        ATTRS,
+        {"B": {"status": "exited", "lastQualificationTime": T1}},
+        {"A": existing(T0), "B": exited(T1)},
+        {"A": T0},
+    ),
+    (
+        "explicit exit of a delivered membership, at the run's time",
+        delivered({"A": T0}),
+        IDS,
+        ATTRS,
+        {"A": {"status": "exited"}},
+        {"A": exited(NOW)},
+        {},
+    ),
+    (
+        "explicit exit of a membership never delivered: nothing to end",
+        delivered({"A": T0}),
+        IDS,
+        ATTRS,
+        {"X": {"status": "exited", "lastQualificationTime": T1}},
+        None,
+        None,
+    ),
+    (
+        "a new profile whose only membership is an unknown exit: the exit is not sent",
+        None,
+        IDS,
+        ATTRS,
+        {"X": {"status": "exited"}},
+        {},
+        {},
+    ),
+    (
+        "attribute-only change",
+        delivered({"A": T0}),
+        IDS,
+        {"person": {"name": {"firstName": "Anna", "lastName": "Lee"}}},
+        {"A": {}},
+        {"A": existing(T0)},
+        {"A": T0},
+    ),
+    (
+        "identity-only change",
+        delivered({"A": T0}),
+        {"email_lc_sha256": ["h2"]},
+        ATTRS,
+        {"A": {}},
+        {"A": existing(T0)},
+        {"A": T0},
+    ),
+    (
+        "identity order does not matter",
+        delivered({"A": T0}, ids={"email_lc_sha256": ["h1", "h2"], "crmId": ["c1"]}),
+        {"crmId": ["c1"], "email_lc_sha256": ["h2", "h1"]},
+        ATTRS,
+        {"A": {}},
+        None,
+        None,
+    ),
+    (
+        "attribute key order does not matter",
+        delivered({"A": T0}),
+        IDS,
+        {"person": {"name": {"lastName": "Lee", "firstName": "Ann"}}},
+        {"A": {}},
+        None,
+        None,
+    ),
+    (
+        "the membership's name travels with it",
+        None,
+        IDS,
+        ATTRS,
+        {"A": {"name": "Gold tier", "lastQualificationTime": T1}},
+        {"A": {"name": "Gold tier", **realized(T1)}},
+        {"A": T1},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("before", "identities", "attributes", "memberships", "event", "after"),
+    [case[1:] for case in DIFF_CASES],
+    ids=[case[0] for case in DIFF_CASES],
+)
+def test_diff_profile(before, identities, attributes, memberships, event, after) -> None:
+    decision = diff_profile(before, identities, attributes, memberships, NOW)
+    if event is None:
+        assert decision is None
+        return
+    assert decision is not None
+    assert decision.memberships == event
+    assert_counted(decision)
+    assert decision.after == Delivered(identity_json(identities), fingerprint(attributes), after)
+
+
+def test_leave_then_reenter_is_realized_again_at_the_new_time() -> None:
+    first = diff_profile(None, IDS, ATTRS, {"A": {}, "B": {}}, T0)
+    assert first is not None and first.after is not None
+    left = exit_missing(first.after, ["B"], T1, present=True)
+    assert left.memberships == {"A": existing(T0), "B": exited(T1)}
+    assert left.after is not None
+    back = diff_profile(left.after, IDS, ATTRS, {"A": {}, "B": {}}, NOW)
+    assert back is not None
+    assert back.memberships == {"A": existing(T0), "B": realized(NOW)}
+    assert back.after == delivered({"A": T0, "B": NOW})
+
+
+EXIT_CASES = [
+    (
+        "absent from the snapshot, every membership missing: leaves the store",
+        {"A": T0, "B": T1},
+        ["A", "B"],
+        False,
+        {"A": exited(NOW), "B": exited(NOW)},
+        None,
+    ),
+    (
+        "absent from the snapshot, one membership missing: keeps the other",
+        {"A": T0, "B": T1},
+        ["A"],
+        False,
+        {"A": exited(NOW), "B": existing(T1)},
+        {"A": None, "B": T1},
+    ),
+    (
+        "present in the snapshot, every membership missing: keeps its row",
+        {"A": T0},
+        ["A"],
+        True,
+        {"A": exited(NOW)},
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("members", "missing", "present", "event", "kept"),
+    [case[1:] for case in EXIT_CASES],
+    ids=[case[0] for case in EXIT_CASES],
+)
+def test_exit_missing(members, missing, present, event, kept) -> None:
+    before = delivered(members, ids={"email_lc_sha256": ["h9"], "crmId": ["c9"]})
+    decision = exit_missing(before, missing, NOW, present=present)
+    assert decision.memberships == event
+    assert_counted(decision)
+    if kept is None:
+        assert decision.after is None
+    else:
+        kept = {seg: when for seg, when in kept.items() if when is not None}
+        # The stored identity map and attributes fingerprint stay: nothing new was sent.
+        assert decision.after == Delivered(before.identity_json, before.attributes_fp, kept)
+
+
+# The tracker, on a real SQLite store ------------------------------------------------------
+
+
+def profile(members: dict[str, dict], ids=IDS, attrs=ATTRS) -> ProfileEvent:
+    return ProfileEvent({ns: list(v) for ns, v in ids.items()}, dict(attrs), members)
+
+
+def sqlite_view(tmp_path: Path) -> StoreView:
+    path = tmp_path / "changes.sqlite"
+    return StoreView(f"sqlite:///{path}", path)
+
+
+def tracker_on(view: StoreView, **options) -> ChangeTracker:
+    return ChangeTracker(open_store(view.url), Options(**options))
+
+
+def test_later_rows_of_a_profile_see_the_uncommitted_decision(tmp_path: Path) -> None:
+    view = sqlite_view(tmp_path)
+    tracker = tracker_on(view)
+    before = utc_now()
+    [first] = tracker.decide(S, [("p1", profile({"A": {}}))])
+    after = utc_now()
+    assert isinstance(first, tuple)
+    when = first[0].memberships["A"]["lastQualificationTime"]
+    assert first[0].memberships == {"A": realized(when)}
+    assert before <= when <= after
+    assert view.rows() == {}  # nothing accepted yet: nothing in the store
+
+    [second] = tracker.decide(S, [("p1", profile({"A": {}, "B": {}}))])
+    assert isinstance(second, tuple)
+    assert second[0].memberships == {"A": existing(when), "B": realized(when)}
+    [third] = tracker.decide(S, [("p1", profile({"A": {}, "B": {}}))])
+    assert third is None  # unchanged against the overlay
+    assert view.rows() == {}
+
+    tracker.register(1, [first[1], second[1]])
+    tracker.commit_through(1)
+    assert view.memberships() == {"p1": {"A": when, "B": when}}  # the latest state counts
+    tracker.store.close()
+
+
+def test_commit_through_writes_only_the_marks_up_to_it(tmp_path: Path) -> None:
+    view = sqlite_view(tmp_path)
+    tracker = tracker_on(view)
+    changes = {}
+    for key in ("p1", "p2", "p3"):
+        [(_, change)] = tracker.decide(S, [(key, profile({"A": {"lastQualificationTime": T1}}))])
+        changes[key] = change
+    tracker.register(1, [changes["p1"]])
+    tracker.register(2, [changes["p2"]])
+    tracker.register(3, [changes["p3"]])
+    tracker.commit_through(2)
+    assert view.memberships() == {"p1": {"A": T1}, "p2": {"A": T1}}
+    assert tracker.uncommitted() == 1
+    tracker.commit_through(2)  # released again: nothing more
+    assert set(view.rows()) == {"p1", "p2"}
+    tracker.commit_through(3)
+    assert view.memberships() == {key: {"A": T1} for key in ("p1", "p2", "p3")}
+    assert tracker.uncommitted() == 0
+    # A decision never registered (its event never submitted) is never written.
+    tracker.decide(S, [("p4", profile({"A": {}}))])
+    tracker.commit_through(9)
+    assert "p4" not in view.rows()
+    tracker.store.close()
+
+
+def test_counts_of_a_batch(tmp_path: Path) -> None:
+    view = sqlite_view(tmp_path)
+    tracker = tracker_on(view)
+    seed = tracker.decide(
+        S,
+        [
+            ("p1", profile({"A": {"lastQualificationTime": T0}, "B": {}})),
+            ("p2", profile({"A": {}})),
+        ],
+    )
+    tracker.register(1, [r[1] for r in seed if isinstance(r, tuple)])
+    tracker.commit_through(1)
+    tracker.finish()
+    tracker.store.close()
+
+    tracker = tracker_on(view)
+    results = tracker.decide(
+        S,
+        [
+            ("p1", profile({"A": {}, "B": {"status": "exited"}, "C": {}})),  # 1/1/1
+            ("p2", profile({"A": {}})),  # unchanged
+            ("p3", profile({"A": {}, "B": {}})),  # 2 realized
+        ],
+    )
+    assert results[1] is None
+    assert tracker.counts == {S: Counts(events=2, realized=3, existing=1, exited=1, unchanged=1)}
+    tracker.store.close()
+
+
+def test_baseline_records_without_events(tmp_path: Path) -> None:
+    view = sqlite_view(tmp_path)
+    tracker = tracker_on(view, baseline=True)
+    results = tracker.decide(
+        S,
+        [("p1", profile({"A": {"lastQualificationTime": T1}})), ("p2", profile({"B": {}}))],
+    )
+    assert results == [None, None]  # nothing to send
+    assert tracker.uncommitted() == 0
+    stored = view.memberships()  # committed at once
+    assert stored["p1"] == {"A": T1}
+    assert list(stored["p2"]) == ["B"]
+    assert tracker.counts[S] == Counts(events=2, realized=2)
+    tracker.store.close()
+
+
+def seed_store(view: StoreView, audience: dict[str, dict[str, str]]) -> None:
+    tracker = tracker_on(view)
+    results = tracker.decide(
+        S,
+        [
+            (key, profile({seg: {"lastQualificationTime": t} for seg, t in members.items()}))
+            for key, members in audience.items()
+        ],
+    )
+    tracker.register(1, [r[1] for r in results if isinstance(r, tuple)])
+    tracker.commit_through(1)
+    tracker.finish()
+    tracker.store.close()
+
+
+def test_snapshot_guard_exits_nothing_and_keeps_the_store(tmp_path: Path) -> None:
+    view = sqlite_view(tmp_path)
+    seed_store(view, {"p1": {"A": T0, "B": T0}, "p2": {"A": T0}, "p3": {"C": T0}})
+    stored = view.rows()
+
+    tracker = tracker_on(view, snapshot_end="end_of_input", max_exit_fraction=0.5)
+    assert tracker.decide(S, [("p1", profile({"A": {}}))]) == [None]  # B is carried
+    with pytest.raises(SnapshotGuardError) as raised:
+        next(tracker.exits(S))
+    message = str(raised.value)
+    assert f"stream '{S}'" in message
+    assert "3 of its 4 delivered memberships" in message
+    assert "max_exit_fraction" in message and "0.75" in message
+    assert view.rows() == stored
+    tracker.store.close()
+
+    # The same shrink allowed: the exits come, absent profiles leave the store on commit.
+    tracker = tracker_on(view, snapshot_end="end_of_input", max_exit_fraction=1)
+    assert tracker.decide(S, [("p1", profile({"A": {}}))]) == [None]
+    now = tracker.store.run_time(S, "unused", record=False)  # the failed run's time
+    out = [item for batch in tracker.exits(S) for item in batch]
+    events = {key: decision.memberships for key, _, decision, _ in out}
+    assert events == {
+        "p1": {"A": existing(T0), "B": exited(now)},
+        "p2": {"A": exited(now)},
+        "p3": {"C": exited(now)},
+    }
+    for _, event_profile, _, _ in out:
+        assert event_profile.identities == IDS  # as stored
+        assert event_profile.attributes == {}
+    assert view.rows() == stored  # not before their events are accepted
+    tracker.register(1, [change for *_, change in out])
+    tracker.commit_through(1)
+    assert view.memberships() == {"p1": {"A": T0}}
+    assert tracker.counts[S] == Counts(events=3, existing=1, exited=3, unchanged=1)
+    tracker.store.close()
+
+
+# The store, SQLite and PostgreSQL -----------------------------------------------------------
+
+D1 = delivered({"A": T0, "B": T1})
+D2 = delivered({"C": T1}, ids={"crmId": ["c2"]})
+D3 = delivered({}, attrs={})
+
+
+def test_store_load_commit_delete(store: StoreView) -> None:
+    first = open_store(store.url)
+    assert first.created
+    first.commit([(S, "p1", D1), (S, "p2", D2), ("other", "p1", D3)])
+    assert first.load(S, ["p1", "p2", "p3"]) == {"p1": D1, "p2": D2}
+    assert first.load("other", ["p1", "p2"]) == {"p1": D3}
+    first.commit([(S, "p1", None), (S, "p2", D1)])
+    assert first.load(S, ["p1", "p2"]) == {"p2": D1}
+    first.commit([(S, "p9", D1), ("other", "p9", D2), (S, "p9", D3)])  # the last write wins
+    assert first.load(S, ["p9"]) == {"p9": D3} and first.load("other", ["p9"]) == {"p9": D2}
+    first.commit([(S, "p9", None), ("other", "p9", None)])
+    many = [(S, f"k{n:04}", D2) for n in range(1200)]  # more keys than one query takes
+    first.commit(many)
+    assert len(first.load(S, [key for _, key, _ in many])) == 1200
+    assert first.tracked_profiles(S) == 1201
+    first.close()
+    again = open_store(store.url)
+    assert not again.created
+    assert again.load("other", ["p1"]) == {"p1": D3}
+    again.close()
+    assert store.memberships("other") == {"p1": {}}
+
+
+def test_store_compares_a_snapshot(store: StoreView) -> None:
+    db = open_store(store.url)
+    db.commit(
+        [
+            (S, "p1", delivered({"A": T0, "B": T0})),
+            (S, "p2", delivered({"A": T0})),
+            (S, "p3", delivered({"C": T0})),
+            (S, "p4", delivered({})),  # seen below, no membership: stays
+            (S, "p5", delivered({"D": T1})),
+            (S, "p7", delivered({})),  # not seen, no membership: removed at the end
+            ("other", "p2", delivered({"A": T0})),
+        ]
+    )
+    db.mark_seen(S, [("p1", ["A"]), ("p3", ["C"])])
+    db.mark_seen(S, [("p4", []), ("p6", ["X"]), ("p3", ["E"])])
+    assert db.find_missing(S) == (5, 3)
+    pages = list(db.iter_missing(S, batch=2))
+    assert pages == [
+        [
+            Missing("p1", delivered({"A": T0, "B": T0}), ["B"], True),
+            Missing("p2", delivered({"A": T0}), ["A"], False),
+        ],
+        [Missing("p5", delivered({"D": T1}), ["D"], False)],
+    ]
+    db.end_snapshot(S, record=True)
+    assert set(store.rows()) == {"p1", "p2", "p3", "p4", "p5"}
+    assert set(store.rows("other")) == {"p2"}
+    # The seen memberships are gone with the snapshot: now everything is missing.
+    assert db.find_missing(S) == (5, 5)
+    db.end_snapshot(S, record=False)
+    db.close()
+
+
+def test_store_run_time(store: StoreView) -> None:
+    db = open_store(store.url)
+    assert db.run_time(S, "2026-01-01T00:00:01Z", record=True) == "2026-01-01T00:00:01Z"
+    db.close()
+    db = open_store(store.url)  # the run above never finished: its time is reused
+    assert db.run_time(S, "2026-01-02T00:00:00Z", record=True) == "2026-01-01T00:00:01Z"
+    assert db.run_time("other", "2026-01-02T00:00:00Z", record=False) == "2026-01-02T00:00:00Z"
+    db.finish_run([S])
+    assert db.run_time(S, "2026-01-03T00:00:00Z", record=True) == "2026-01-03T00:00:00Z"
+    # A dry run (record=False) leaves no run behind.
+    assert db.run_time("other", "2026-01-04T00:00:00Z", record=True) == "2026-01-04T00:00:00Z"
+    db.close()
+
+
+def test_safe_location_hides_the_password() -> None:
+    url = "postgresql://loader:s3cr%40t-pw@db.example.com:5433/crm?sslmode=require"
+    shown = safe_location(url)
+    assert shown == "postgresql://loader@db.example.com:5433/crm?sslmode=require"
+    assert safe_location("sqlite:///x/changes.sqlite") == "sqlite:///x/changes.sqlite"
+    assert safe_location("postgresql://db.example.com/crm") == "postgresql://db.example.com/crm"
+
+
+# Passwords whose special characters are not percent-encoded: a URL parser reads a part of
+# them as the host, port, path or query, and would show it.
+UNREADABLE_URLS = [
+    "postgresql://loader:Pw-part1/Pw-part2@db.example.com/crm",  # `/`: port "Pw-part1"
+    "postgresql://loader:31337/Pw-part2@db.example.com/crm",  # `/`: port 31337, path shown
+    "postgresql://loader:Pw-part1#Pw-part2@db.example.com/crm",  # `#`
+    "postgresql://loader:31337?Pw-part2@db.example.com/crm",  # `?`: the rest is a query
+    "postgresql://loader:Pw-part1@Pw-part2@db.example.com/crm",  # `@`: libpq's host "Pw-part2@..."
+    "postgresql://loader:Pw-part1@[db.example.com/crm",  # not a URL at all
+]
+
+
+@pytest.mark.parametrize("url", UNREADABLE_URLS)
+def test_a_store_url_that_cannot_be_read_safely_is_refused_unshown(url: str) -> None:
+    with pytest.raises(ConfigurationError) as raised:
+        open_store(url)
+    message = str(raised.value)
+    assert "Pw-part" not in message and "31337" not in message
+    assert "percent-encoded" in message
+
+
+def test_a_password_given_as_a_query_parameter_is_hidden_too() -> None:
+    url = "postgresql://loader@db.example.com/crm?sslmode=require&password=Pw-query-1"
+    assert safe_location(url) == "postgresql://loader@db.example.com/crm?sslmode=require"
+
+
+def test_postgres_store_never_shows_its_password(pg_url: str) -> None:
+    db = open_store(pg_url)
+    assert PG_PASSWORD not in db.location and "@127.0.0.1:" in db.location
+    db.close()
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    url = f"postgresql://postgres:{PG_PASSWORD}@127.0.0.1:{closed}/crm"
+    with pytest.raises(ChangeStoreError) as raised:
+        open_store(url)
+    message = str(raised.value)
+    assert message.startswith(f"change store postgresql://postgres@127.0.0.1:{closed}/crm: ")
+    assert "cannot open" in message
+    assert PG_PASSWORD not in message
+    with pytest.raises(ConfigurationError) as wrong:
+        open_store(f"mysql://postgres:{PG_PASSWORD}@127.0.0.1/crm")
+    assert PG_PASSWORD not in str(wrong.value) and "mysql://postgres@127.0.0.1/crm" in str(
+        wrong.value
+    )
+
+
+def test_a_corrupt_sqlite_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "changes.sqlite"
+    path.write_bytes(b"this is not a database, " * 200)
+    with pytest.raises(ChangeStoreError) as raised:
+        open_store(f"sqlite:///{path}")
+    message = str(raised.value)
+    assert f"change store sqlite:///{path}: cannot open" in message
+    assert "not a database" in message
+
+
+def test_sqlite_store_serves_one_run_at_a_time(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/changes.sqlite"
+    first = open_store(url)
+    first.commit([(S, "p1", D1)])
+    with pytest.raises(ChangeStoreError, match="is in use by another run") as raised:
+        open_store(url)
+    assert "PostgreSQL" in str(raised.value)  # says what to do instead
+    first.close()
+    second = open_store(url)
+    assert second.load(S, ["p1"]) == {"p1": D1}
+    second.close()
+    with sqlite3.connect(tmp_path / "changes.sqlite") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_default_store_is_created_under_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    db = open_store(DEFAULT_STORE)
+    path = tmp_path / ".target-azure-eventhubs" / "changes.sqlite"
+    assert db.created and path.exists()
+    assert db.location == f"sqlite:///{path}"
+    db.close()
+
+
+def test_postgres_snapshot_of_a_stream_is_owned_by_one_run(pg_url: str) -> None:
+    first, second = open_store(pg_url), open_store(pg_url)
+    first.mark_seen(S, [("p1", ["A"])])
+    with pytest.raises(ChangeStoreError) as raised:
+        second.mark_seen(S, [("p2", ["A"])])
+    message = str(raised.value)
+    assert f"another run is taking a snapshot of stream '{S}'" in message
+    assert PG_PASSWORD not in message
+    second.mark_seen("other", [("p2", ["A"])])  # another stream is free
+    first.end_snapshot(S, record=True)
+    second.mark_seen(S, [("p2", ["A"])])  # released with the snapshot
+    second.close()
+    # Released when its session ends (the server notices the closed connection at once
+    # or nearly: allow it a moment).
+    deadline = time.monotonic() + 5
+    while True:
+        try:
+            first.mark_seen("other", [("p3", ["A"])])
+            break
+        except ChangeStoreError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    first.close()
