@@ -23,8 +23,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any
 
 from azure.eventhub import EventDataBatch, EventHubProducerClient
 
@@ -39,6 +37,7 @@ from target_azure_eventhubs.delivery.policy import (
     describe_failure,
     first_line,
 )
+from target_azure_eventhubs.delivery.probe import probe_hub
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.05  # how often waiting threads re-check for stop and failure
@@ -263,7 +262,8 @@ class _HubSender:
 
     def start(self) -> None:
         options = self.delivery.options
-        self.partition_ids, largest = self._probe()
+        limits = probe_hub(self.delivery.spec, self.hub)
+        self.partition_ids, largest = limits.partition_ids, limits.max_message_size
         self.max_batch_bytes = min(largest, options.max_batch_size_bytes or largest)
         workers = max(1, min(options.max_parallel_sends, len(self.partition_ids)))
         if options.round_robin:
@@ -291,25 +291,6 @@ class _HubSender:
     def _new_client(self) -> EventHubProducerClient:
         # Our retry loop owns retries; the SDK's would resend without backoff.
         return self.delivery.spec.create_producer(self.hub, retry_total=0)
-
-    def _probe(self) -> tuple[list[str], int]:
-        """The partition ids and the largest message, asked over two connections at once
-        (each costs the SDK a connect and a few 50 ms polls)."""
-
-        def ask(question: Callable[[EventHubProducerClient], Any]) -> Any:
-            client = self._new_client()
-            try:
-                return question(client)
-            finally:
-                client.close()
-
-        with ThreadPoolExecutor(2, thread_name_prefix="eventhubs-probe") as pool:
-            ids = pool.submit(ask, lambda c: list(c.get_partition_ids()))
-            size = pool.submit(ask, lambda c: c.create_batch().max_size_in_bytes)
-            try:
-                return ids.result(), int(size.result())
-            except Exception as exc:
-                raise DeliveryError(describe_failure(exc, self.delivery.spec, self.hub)) from exc
 
     def join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
