@@ -14,6 +14,7 @@ import time
 import typing as t
 from types import FrameType
 
+import click
 import orjson
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
@@ -21,7 +22,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
-from target_azure_eventhubs import runtime
+from target_azure_eventhubs import preflight, runtime
 from target_azure_eventhubs.changes import open_store
 from target_azure_eventhubs.changes.tracker import ChangeTracker
 from target_azure_eventhubs.checkpoints import Checkpoints
@@ -458,6 +459,10 @@ class TargetAzureEventHubs(Target):
         )
 
     @classmethod
+    def get_singer_command(cls) -> click.Command:
+        return preflight.add_check_option(super().get_singer_command())
+
+    @classmethod
     def invoke(  # type: ignore[override]
         cls,
         *,
@@ -465,10 +470,13 @@ class TargetAzureEventHubs(Target):
         about_format: str | None = None,
         config: t.Any = None,
         file_input: t.IO[str] | None = None,
+        check: bool = False,
     ) -> None:
         if about:
             super().invoke(about=about, about_format=about_format, config=config)
             return
+        if check:  # connect and prove the Send right, send nothing: see preflight
+            sys.exit(preflight.run_check(cls, config))
         cls.print_version(print_fn=cls.logger.info)
         tune_garbage_collector()
         try:
