@@ -83,7 +83,7 @@ def run_check(target_cls: Any, given: Any) -> int:
     check.attempt("invalid records", lambda: _invalid_records_line(invalid))
     check.attempt("change tracking", lambda: _change_store_line(settings))
     if check.failures:
-        check.line(f"Check failed: {check.failures} problem(s), each logged above as an error")
+        check.line(f"Check failed: {check.failures} problem(s), each logged as an error")
         return 1
     check.line("Check passed: a run can connect and send with this configuration")
     return 0
