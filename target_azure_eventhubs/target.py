@@ -22,7 +22,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
-from target_azure_eventhubs import preflight, runtime
+from target_azure_eventhubs import preflight, runtime, telemetry
 from target_azure_eventhubs.changes import open_store
 from target_azure_eventhubs.changes.tracker import ChangeTracker
 from target_azure_eventhubs.checkpoints import Checkpoints
@@ -404,6 +404,7 @@ class TargetAzureEventHubs(Target):
                     alias,
                 )
 
+    @telemetry.traced_run
     def run(self, file_input: t.IO[str] | None = None) -> int:
         """Process the input; returns the exit code. Errors end as one clear log line."""
         code = 0

@@ -9,8 +9,8 @@ what sending needs, started by `launcher`); events cross a socket pair.
 Protocol (pickled tuples on one duplex connection):
 - parent -> child: optionally ("preconnect", config) from the command line (see
   `launcher`), then ("init", config, options, logger name, level), ("open", hub),
-  ("submit", hub, items), ("checkpoint", mark), ("flush", timeout), ("pending",),
-  ("close", timeout)
+  ("submit", hub, items), ("checkpoint", mark), ("trace", headers), ("flush", timeout),
+  ("pending",), ("close", timeout)
 - child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
   at any time ("released", mark) when a checkpoint is released, ("failed", message) on a
   failure.
@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from target_azure_eventhubs.delivery import launcher
+from target_azure_eventhubs.delivery import launcher, tracing
 from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
 from target_azure_eventhubs.delivery.encoding import Outbound
 from target_azure_eventhubs.delivery.policy import (
@@ -153,6 +153,11 @@ class DeliveryProcess:
                 chunk, size = [], 0
         if chunk:
             self._post(("submit", hub, chunk))
+
+    def trace_under(self, headers: Mapping[str, str]) -> None:
+        """Make the child's send spans children of the span these headers carry."""
+        with contextlib.suppress(DeliveryError):  # a failed child is reported by the run
+            self._post(("trace", dict(headers)))
 
     def checkpoint(self, mark: int) -> None:
         self.raise_if_failed()
@@ -317,6 +322,7 @@ def _child_main(conn: Connection) -> None:
     env_level = os.environ.get("TARGET_AZURE_EVENTHUBS_LOGLEVEL") or os.environ.get("LOGLEVEL")
     logging.basicConfig(level=(env_level or "INFO").upper(), format=_LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("azure").setLevel(logging.WARNING)
+    tracing.setup(logging.getLogger(_TARGET_LOGGER))  # the environment is the parent's
     from target_azure_eventhubs.runtime import tune_garbage_collector  # noqa: PLC0415
 
     tune_garbage_collector()
@@ -426,8 +432,11 @@ def _serve(conn: Connection, delivery: Delivery, send: Callable[[tuple[Any, ...]
                 send(("reply", True, delivery.flush(args[0])))
             elif kind == "pending":
                 send(("reply", True, delivery.pending_events()))
+            elif kind == "trace":
+                delivery.trace_under(args[0])
             elif kind == "close":
                 delivery.close(args[0])
+                tracing.flush(timeout=5.0)  # before the parent stops waiting for this process
                 send(("reply", True, delivery.stats))
                 return
         except DeliveryError as error:

@@ -22,10 +22,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 from azure.eventhub import EventDataBatch, EventHubProducerClient
 
+from target_azure_eventhubs.delivery import tracing
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
 from target_azure_eventhubs.delivery.encoding import Outbound, fill_batch
 from target_azure_eventhubs.delivery.partitioning import partitions_for_keys
@@ -81,6 +83,7 @@ class Delivery:
         self._failure: DeliveryError | None = None
         self._closing = False
         self._stopped = threading.Event()
+        self._trace_parent: Any = None  # the run's tracing context, see `trace_under`
 
     # Public API (called from the target's main thread) ---------------------------------
 
@@ -121,6 +124,10 @@ class Delivery:
                 sender.queue_for(index, out.seq).events.append(out)
                 self._buffered_bytes += out.size
             self._cond.notify_all()
+
+    def trace_under(self, headers: Mapping[str, str]) -> None:
+        """Make the sends' tracing spans children of the span these headers carry."""
+        self._trace_parent = tracing.parent_from(headers)
 
     def checkpoint(self, mark: int) -> None:
         """Release `mark` once every event submitted so far has been accepted.
@@ -422,7 +429,8 @@ class _Sender:
     def _send(self, batch: EventDataBatch) -> None:
         assert self.client is not None
         # send_batch resends once internally on a timeout, so give each attempt half.
-        self.client.send_batch(batch, timeout=self.delivery.options.send_timeout_seconds / 2)
+        with tracing.within(self.delivery._trace_parent):
+            self.client.send_batch(batch, timeout=self.delivery.options.send_timeout_seconds / 2)
 
     def _reconnect(self) -> None:
         if self.client is not None:
