@@ -322,7 +322,7 @@ def _child_main(conn: Connection) -> None:
     env_level = os.environ.get("TARGET_AZURE_EVENTHUBS_LOGLEVEL") or os.environ.get("LOGLEVEL")
     logging.basicConfig(level=(env_level or "INFO").upper(), format=_LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("azure").setLevel(logging.WARNING)
-    tracing.setup(logging.getLogger(_TARGET_LOGGER))  # the environment is the parent's
+    tracing.setup(None)  # the parent's variables; the parent warns about them
     from target_azure_eventhubs.runtime import tune_garbage_collector  # noqa: PLC0415
 
     tune_garbage_collector()

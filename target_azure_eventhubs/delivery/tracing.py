@@ -34,9 +34,10 @@ def requested() -> bool:
     return any(os.environ.get(name) for name in (*_DESTINATIONS, "OTEL_CONFIG_FILE"))
 
 
-def setup(logger: logging.Logger) -> bool:
+def setup(logger: logging.Logger | None) -> bool:
     """Turn tracing on if the variables ask for it; True when it is on. Never raises:
-    telemetry that cannot start leaves the run as it is, with a warning."""
+    telemetry that cannot start leaves the run as it is, with a warning to `logger` (None
+    in the sender process: the target's process reads the same variables and warns)."""
     global _ready  # noqa: PLW0603  (one tracing setup per process)
     if not requested():
         return False
@@ -45,7 +46,7 @@ def setup(logger: logging.Logger) -> bool:
     return _ready
 
 
-def _configure(logger: logging.Logger) -> bool:
+def _configure(logger: logging.Logger | None) -> bool:
     try:
         from azure.core.settings import settings  # noqa: PLC0415
         from azure.core.tracing.ext.opentelemetry_span import (  # noqa: PLC0415, F401
@@ -53,9 +54,10 @@ def _configure(logger: logging.Logger) -> bool:
         )
         from opentelemetry import trace  # noqa: PLC0415
     except ImportError:
-        logger.warning(
+        _warn(
+            logger,
             "OTEL_* variables ask for traces, but tracing needs the extra: "
-            "pip install 'target-azure-eventhubs[otel]'"
+            "pip install 'target-azure-eventhubs[otel]'",
         )
         return False
     try:
@@ -63,9 +65,14 @@ def _configure(logger: logging.Logger) -> bool:
             _configure_from_environment()
         settings.tracing_implementation = "opentelemetry"
     except Exception as exc:  # a wrong OTEL_* value: say which, and run untraced
-        logger.warning("Tracing is off: %s", str(exc).strip().splitlines()[0][:300])
+        _warn(logger, f"Tracing is off: {str(exc).strip().splitlines()[0][:300]}")
         return False
     return True
+
+
+def _warn(logger: logging.Logger | None, message: str) -> None:
+    if logger is not None:
+        logger.warning("%s", message)
 
 
 def _configure_from_environment() -> None:
