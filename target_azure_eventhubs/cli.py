@@ -15,8 +15,8 @@ from typing import Any
 
 from target_azure_eventhubs import runtime
 
-# Invocations that never send: no sender process for them.
-_NO_SENDING = frozenset({"--about", "--help", "--version"})
+# Invocations that never send: no sender process for them (`--check` connects itself).
+_NO_SENDING = frozenset({"--about", "--help", "--version", "--check"})
 # Ways of connecting that are set up early: the others build credential objects.
 _EARLY_KEYS = ("connection_string", "sas_key")
 

@@ -14,6 +14,7 @@ import time
 import typing as t
 from types import FrameType
 
+import click
 import orjson
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
@@ -21,7 +22,7 @@ from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
-from target_azure_eventhubs import runtime
+from target_azure_eventhubs import preflight, runtime, telemetry
 from target_azure_eventhubs.changes import open_tracker
 from target_azure_eventhubs.checkpoints import Checkpoints
 from target_azure_eventhubs.delivery import launcher
@@ -41,6 +42,7 @@ from target_azure_eventhubs.report import Reporter, RunState, log_dry_run, log_s
 from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
 from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected, SinkServices
+from target_azure_eventhubs.snapshots import Snapshots
 
 
 class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
@@ -114,7 +116,14 @@ class TargetAzureEventHubs(Target):
         self._first_record_clock = runtime.started()  # see _pending_since
         self._order = itertools.count()
         self._send_now = False  # end of input or an error: deferring is over
-        self._versions: dict[str, set[int]] = {}  # per stream, versions its records carried
+        self.snapshots = Snapshots(
+            self.tracker,
+            self.logger,
+            lambda stream: t.cast(EventHubSink, self._sinks_active[stream]),
+            self.drain_all,
+            self._flush,
+            self._send_exits,
+        )
         reader = self._reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
@@ -164,7 +173,7 @@ class TargetAzureEventHubs(Target):
                 "stream's SCHEMA message"
             )
         raw = message_dict["record"]
-        version = message_dict.get("version") if self._snapshot_end == "activate_version" else None
+        version = message_dict.get("version") if self.snapshots.end == "activate_version" else None
         if not isinstance(raw, dict):
             self.invalid.handle(
                 stream=stream_name,
@@ -181,7 +190,7 @@ class TargetAzureEventHubs(Target):
             if record is not None:
                 self._accept(stream_map.stream_alias, record, line)
                 if version is not None:
-                    self._versions.setdefault(stream_map.stream_alias, set()).add(version)
+                    self.snapshots.note_version(stream_map.stream_alias, version)
         self._handle_max_record_age()
 
     def _accept(self, stream_name: str, record: dict, line: int) -> None:
@@ -321,13 +330,13 @@ class TargetAzureEventHubs(Target):
 
     def process_endofpipe(self) -> None:
         self._send_now = True
-        complete = self._snapshot_end == "end_of_input" and not self._terminating
+        complete = self.snapshots.end == "end_of_input" and not self._terminating
         self.outgoing.hold_states = complete  # the last STATE goes after the snapshot's exits
         try:
             super().process_endofpipe()
             if complete:
                 for stream in sorted({sink.stream_name for sink in self._sinks_active.values()}):
-                    self._complete_snapshot(stream)
+                    self.snapshots.complete(stream)
         finally:
             self.outgoing.hold_states = False
         self._send_outgoing(release_states=True)
@@ -346,51 +355,17 @@ class TargetAzureEventHubs(Target):
             )
         self.checkpoints.raise_if_failed()
 
-    # Change tracking: complete snapshots --------------------------------------------------
-
-    @property
-    def _snapshot_end(self) -> str:
-        return self.settings.changes.snapshot_end if self.tracker is not None else "none"
-
-    def _complete_snapshot(self, stream: str) -> None:
-        """Send the exits of the memberships a complete snapshot of `stream` lacks.
-
-        Drain first: every event of the snapshot must be accepted, and its decisions
-        committed, before the store is compared with the snapshot.
-        """
-        assert self.tracker is not None
-        self.drain_all()
-        self._flush()
-        sink = t.cast(EventHubSink, self._sinks_active[stream])
-        for batch in self.tracker.exits(stream):
-            exits = [(key, profile, change) for key, profile, _, change in batch]
-            self.outgoing.events.extend(sink.exit_events(exits))
-            self._send_outgoing(release_states=False)
-        self._flush()
-
     def _process_activate_version_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "version"})
-        stream, version = message_dict["stream"], message_dict["version"]
         self.drain_all()  # drain first: the version's records are sent before anything else
-        if self._snapshot_end != "activate_version":
-            self.logger.debug("ACTIVATE_VERSION %s of stream '%s': nothing to do", version, stream)
-            return
-        for stream_map in self.mapper.stream_maps.get(stream, []):
-            alias = stream_map.stream_alias
-            if version in self._versions.get(alias, set()):
-                self.logger.info(
-                    "ACTIVATE_VERSION %s: the snapshot of stream '%s' is complete", version, alias
-                )
-                self._complete_snapshot(alias)
-                self._versions[alias].discard(version)
-            else:
-                self.logger.info(
-                    "ACTIVATE_VERSION %s of stream '%s' opens a snapshot: memberships missing "
-                    "from it exit once an ACTIVATE_VERSION closes it",
-                    version,
-                    alias,
-                )
+        streams = self.mapper.stream_maps.get(message_dict["stream"], [])
+        self.snapshots.activate_version(message_dict["version"], [m.stream_alias for m in streams])
 
+    def _send_exits(self, events: list[Drained]) -> None:
+        self.outgoing.events.extend(events)
+        self._send_outgoing(release_states=False)
+
+    @telemetry.traced_run
     def run(self, file_input: t.IO[str] | None = None) -> int:
         """Process the input; returns the exit code. Errors end as one clear log line."""
         code = 0
@@ -457,6 +432,10 @@ class TargetAzureEventHubs(Target):
         )
 
     @classmethod
+    def get_singer_command(cls) -> click.Command:
+        return preflight.add_check_option(super().get_singer_command())
+
+    @classmethod
     def invoke(  # type: ignore[override]
         cls,
         *,
@@ -464,10 +443,13 @@ class TargetAzureEventHubs(Target):
         about_format: str | None = None,
         config: t.Any = None,
         file_input: t.IO[str] | None = None,
+        check: bool = False,
     ) -> None:
         if about:
             super().invoke(about=about, about_format=about_format, config=config)
             return
+        if check:  # connect and prove the Send right, send nothing: see preflight
+            sys.exit(preflight.run_check(cls, config))
         cls.print_version(print_fn=cls.logger.info)
         tune_garbage_collector()
         try:

@@ -9,8 +9,8 @@ what sending needs, started by `launcher`); events cross a socket pair.
 Protocol (pickled tuples on one duplex connection):
 - parent -> child: optionally ("preconnect", config) from the command line (see
   `launcher`), then ("init", config, options, logger name, level), ("open", hub),
-  ("submit", hub, items), ("checkpoint", mark), ("flush", timeout), ("pending",),
-  ("close", timeout)
+  ("submit", hub, items), ("checkpoint", mark), ("trace", headers), ("flush", timeout),
+  ("pending",), ("close", timeout)
 - child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
   at any time ("released", mark) when a checkpoint is released, ("failed", message) on a
   failure, and every `report_seconds` ("progress", stats).
@@ -37,9 +37,10 @@ from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from target_azure_eventhubs.delivery import launcher
+from target_azure_eventhubs.delivery import launcher, tracing
 from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
 from target_azure_eventhubs.delivery.encoding import Outbound
+from target_azure_eventhubs.delivery.outbox import Outbox
 from target_azure_eventhubs.delivery.policy import (
     DeliveryOptions,
     DeliveryStats,
@@ -78,7 +79,7 @@ class DeliveryProcess:
         self._failure: DeliveryError | None = None
         self._replies: queue.Queue[tuple[bool, Any]] = queue.Queue()
         # Room for a few drains: the parent reads on while the child takes the last one in.
-        self._outbox = _Outbox(max(1 << 20, min(_OUTBOX_BYTES, options.max_buffered_bytes // 4)))
+        self._outbox = Outbox(max(1 << 20, min(_OUTBOX_BYTES, options.max_buffered_bytes // 4)))
         self._hubs: dict[str, tuple[list[str], int] | DeliveryError] = {}
         self._opening: deque[str] = deque()  # opens sent, replies not yet collected
         self._used: set[str] = set()  # hubs the target sends to (see connect_early)
@@ -162,6 +163,11 @@ class DeliveryProcess:
         if count:
             self._submitted += count
             self._submits.append((self._submitted, time.monotonic()))
+
+    def trace_under(self, headers: Mapping[str, str]) -> None:
+        """Make the child's send spans children of the span these headers carry."""
+        with contextlib.suppress(DeliveryError):  # a failed child is reported by the run
+            self._post(("trace", dict(headers)))
 
     def checkpoint(self, mark: int) -> None:
         self.raise_if_failed()
@@ -293,40 +299,6 @@ class DeliveryProcess:
             self._disconnected = True
 
 
-class _Outbox:
-    """Pickled messages for the writer thread, bounded in bytes (in flight included)."""
-
-    def __init__(self, limit: int) -> None:
-        self._limit = limit
-        self._items: deque[bytes | None] = deque()
-        self._bytes = 0
-        self._cond = threading.Condition()
-
-    def put(self, data: bytes | None, timeout: float | None = None) -> bool:
-        """Queue `data` (None ends the writer); False if there was no room within `timeout`."""
-        size = len(data) if data is not None else 0
-        with self._cond:
-            if not self._cond.wait_for(lambda: self._has_room(size), timeout):
-                return False
-            self._items.append(data)
-            self._bytes += size
-            self._cond.notify_all()
-            return True
-
-    def _has_room(self, size: int) -> bool:
-        return size == 0 or self._bytes == 0 or self._bytes + size <= self._limit
-
-    def get(self) -> bytes | None:
-        with self._cond:
-            self._cond.wait_for(lambda: bool(self._items))
-            return self._items.popleft()
-
-    def sent(self, data: bytes) -> None:
-        with self._cond:
-            self._bytes -= len(data)
-            self._cond.notify_all()
-
-
 def _dumps(message: tuple[Any, ...]) -> bytes:
     from multiprocessing.reduction import ForkingPickler  # noqa: PLC0415
 
@@ -342,6 +314,7 @@ def _child_main(conn: Connection) -> None:
     env_level = os.environ.get("TARGET_AZURE_EVENTHUBS_LOGLEVEL") or os.environ.get("LOGLEVEL")
     logging.basicConfig(level=(env_level or "INFO").upper(), format=_LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("azure").setLevel(logging.WARNING)
+    tracing.setup(None)  # the parent's variables; the parent warns about them
     from target_azure_eventhubs.runtime import tune_garbage_collector  # noqa: PLC0415
 
     tune_garbage_collector()
@@ -475,8 +448,11 @@ def _serve_requests(
                 send(("reply", True, delivery.flush(args[0])))
             elif kind == "pending":
                 send(("reply", True, delivery.pending_events()))
+            elif kind == "trace":
+                delivery.trace_under(args[0])
             elif kind == "close":
                 delivery.close(args[0])
+                tracing.flush(timeout=5.0)  # before the parent stops waiting for this process
                 send(("reply", True, delivery.stats))
                 return
         except DeliveryError as error:

@@ -23,13 +23,13 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
 from azure.eventhub import EventDataBatch, EventHubProducerClient
 
+from target_azure_eventhubs.delivery import tracing
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
 from target_azure_eventhubs.delivery.encoding import Outbound, fill_batch
 from target_azure_eventhubs.delivery.partitioning import partitions_for_keys
@@ -41,6 +41,7 @@ from target_azure_eventhubs.delivery.policy import (
     describe_failure,
     first_line,
 )
+from target_azure_eventhubs.delivery.probe import probe_hub
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.05  # how often waiting threads re-check for stop and failure
@@ -86,6 +87,7 @@ class Delivery:
         self._failure: DeliveryError | None = None
         self._closing = False
         self._stopped = threading.Event()
+        self._trace_parent: Any = None  # the run's tracing context, see `trace_under`
 
     # Public API (called from the target's main thread) ---------------------------------
 
@@ -128,6 +130,10 @@ class Delivery:
                 sender.queue_for(index, out.seq).events.append(out)
                 self._buffered_bytes += out.size
             self._cond.notify_all()
+
+    def trace_under(self, headers: Mapping[str, str]) -> None:
+        """Make the sends' tracing spans children of the span these headers carry."""
+        self._trace_parent = tracing.parent_from(headers)
 
     def checkpoint(self, mark: int) -> None:
         """Release `mark` once every event submitted so far has been accepted.
@@ -303,7 +309,8 @@ class _HubSender:
 
     def start(self) -> None:
         options = self.delivery.options
-        self.partition_ids, largest = self._probe()
+        limits = probe_hub(self.delivery.spec, self.hub)
+        self.partition_ids, largest = limits.partition_ids, limits.max_message_size
         self.max_batch_bytes = min(largest, options.max_batch_size_bytes or largest)
         workers = max(1, min(options.max_parallel_sends, len(self.partition_ids)))
         if options.round_robin:
@@ -331,25 +338,6 @@ class _HubSender:
     def _new_client(self) -> EventHubProducerClient:
         # Our retry loop owns retries; the SDK's would resend without backoff.
         return self.delivery.spec.create_producer(self.hub, retry_total=0)
-
-    def _probe(self) -> tuple[list[str], int]:
-        """The partition ids and the largest message, asked over two connections at once
-        (each costs the SDK a connect and a few 50 ms polls)."""
-
-        def ask(question: Callable[[EventHubProducerClient], Any]) -> Any:
-            client = self._new_client()
-            try:
-                return question(client)
-            finally:
-                client.close()
-
-        with ThreadPoolExecutor(2, thread_name_prefix="eventhubs-probe") as pool:
-            ids = pool.submit(ask, lambda c: list(c.get_partition_ids()))
-            size = pool.submit(ask, lambda c: c.create_batch().max_size_in_bytes)
-            try:
-                return ids.result(), int(size.result())
-            except Exception as exc:
-                raise DeliveryError(describe_failure(exc, self.delivery.spec, self.hub)) from exc
 
     def join(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -490,7 +478,8 @@ class _Sender:
     def _send(self, batch: EventDataBatch) -> None:
         assert self.client is not None
         # send_batch resends once internally on a timeout, so give each attempt half.
-        self.client.send_batch(batch, timeout=self.delivery.options.send_timeout_seconds / 2)
+        with tracing.within(self.delivery._trace_parent):
+            self.client.send_batch(batch, timeout=self.delivery.options.send_timeout_seconds / 2)
 
     def _reconnect(self) -> None:
         if self.client is not None:
