@@ -118,6 +118,14 @@ class EventHubSink(BatchSink):
             self.key_properties[0] if self.key_properties else None
         )
         self.group_by_profile = settings.group_by_profile
+        if services.tracker is not None and self._key_is_personal():
+            self.logger.warning(
+                "Stream '%s': change tracking keeps profiles by '%s', a personal identifier "
+                "(events carry it hashed; the change store keeps it as it is): key the "
+                "stream by a non-personal id (partition_key_field or its key properties)",
+                stream_name,
+                self.partition_key_field,
+            )
         self.round_robin = settings.round_robin
         self._pending: dict[str, _Pending] = {}
         self._ungrouped: list[_Keyed] = []
@@ -164,6 +172,20 @@ class EventHubSink(BatchSink):
             self.tally_duplicate_merged()
         else:
             self._pending[key] = _Pending(profile, line, order)
+
+    def _key_is_personal(self) -> bool:
+        field = self.partition_key_field
+        return field is not None and is_hashed_namespace(
+            self.settings.identity_fields.get(field, "")
+        )
+
+    def keep_refused(self, record: dict[str, t.Any]) -> None:
+        """A refused record of a complete snapshot must not make its profile's memberships
+        exit: with a key field to name the profile, it counts as present with all of them."""
+        tracker = self.services.tracker
+        value = record.get(self.partition_key_field) if self.partition_key_field else None
+        if tracker is not None and value not in (None, ""):
+            tracker.present(self.stream_name, str(value))
 
     def _partition_key(self, record: dict[str, t.Any], profile: ProfileEvent) -> str:
         if self.partition_key_field:
@@ -267,7 +289,7 @@ class EventHubSink(BatchSink):
         field = self.partition_key_field
         if field is None:
             return key  # "namespace:id" of the first identity, hashed where personal
-        if is_hashed_namespace(self.settings.identity_fields.get(field, "")):
+        if self._key_is_personal():
             return None
         return f"{field}={key[:80]}"
 

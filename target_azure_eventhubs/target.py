@@ -214,6 +214,7 @@ class TargetAzureEventHubs(Target):
                 reason=rejected.reason,
                 record=record,
             )
+            sink.keep_refused(record)  # skipped or dead-lettered: its memberships stay
             return
         if self._oldest_pending is None:
             self._oldest_pending = self._pending_since()

@@ -12,7 +12,8 @@ Pure code. The rules, as Adobe Real-Time CDP applies them to audience membership
 - `exited` in the input ends a delivered membership, at the input's time or `now`; an
   exit of a membership never delivered ends nothing and is not sent.
 - A profile whose memberships, identities and mapped attributes are all unchanged gets no
-  event (`diff_profile` returns None).
+  event (`diff_profile` returns None); nor does a profile never delivered whose event
+  would name no membership.
 - A complete snapshot that lacks a delivered membership exits it at `now`
   (`exit_missing`).
 """
@@ -198,6 +199,8 @@ def diff_profile(
     for seg, when in delivered.items() if carry else ():
         if seg not in event:
             event[seg] = _membership("existing", when)
+    if before is None and not event:
+        return None  # never delivered, and no membership to tell of: nothing to send
     return _count(Decision(event, Delivered(identities_sent, attributes_fp, kept)))
 
 

@@ -230,6 +230,9 @@ class ChangeTracker:
         """
         now = self._run_time(stream)
         tracked, missing = self.store.find_missing(stream)
+        # The guard weighs the exits against what consumers knew before this snapshot: the
+        # memberships it realized itself (committed by now) do not dilute them.
+        tracked -= min(tracked, self.counts_for(stream).realized)
         self._guard(stream, tracked, missing)
         if missing:
             self.logger.info(
@@ -268,6 +271,12 @@ class ChangeTracker:
             f"shrank, run once with max_exit_fraction of at least {missing / tracked:.2f} "
             "(1 allows any)"
         )
+
+    def present(self, stream: str, key: str) -> None:
+        """A profile of the snapshot whose record was refused (on_invalid_record skip or
+        dead_letter): whatever it holds is not known, so none of it may exit."""
+        if self.snapshots:
+            self.store.mark_seen(stream, [(key, None)])
 
     def finish(self) -> None:
         """The run succeeded: the next one decides at a new time."""

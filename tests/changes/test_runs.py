@@ -427,3 +427,38 @@ def test_activate_version_completes_a_snapshot(local_hub: LocalHub, tmp_path: Pa
     assert change_counts(third.stderr) == counts(0, 0, 0, 0, 1)
     assert store.memberships() == {"p1": {"A": T_A}, "p2": {"A": T_A}}
     assert len(log.verify()) == 5
+
+
+def test_a_refused_record_keeps_its_profile_out_of_the_snapshots_exits(
+    local_hub: LocalHub, tmp_path: Path
+) -> None:
+    """With on_invalid_record skip, a profile whose row was refused is not known to have
+    left: its memberships stay. A profile never delivered whose row names only an exit has
+    nothing to tell consumers: no event, no row in the store."""
+    store = StoreView(f"sqlite:///{tmp_path}/changes.sqlite", tmp_path / "changes.sqlite")
+    log = HubLog(local_hub.connection_string(), local_hub)
+    config = target_config(
+        log.conn_str, store.url, snapshot_end="end_of_input", on_invalid_record="skip"
+    )
+    run(tmp_path, config, snapshot({"p1": ["A", "B"], "p2": ["A"], "p3": ["A"]}))
+    first = by_profile(log.new())
+    t1 = statuses(first["p1"])["A"][1]
+    second, _, _ = run(
+        tmp_path,
+        config,
+        [
+            stream_schema(),
+            row("p1", "A"),
+            row("p1", "B", status="maybe"),  # refused: p1's B must not exit
+            row("p2", "A"),
+            row("p9", "Z", status="exited"),  # never delivered, nothing to tell
+            # p3 is gone from the snapshot: its A exits
+            state({"n": 2}),
+        ],
+    )
+    assert "invalid status 'maybe'" in second.stderr and "skipped" in second.stderr
+    got = by_profile(log.new())
+    assert set(got) == {"p3"}
+    assert statuses(got["p3"])["A"][0] == "exited"
+    assert store.memberships() == {"p1": {"A": t1, "B": t1}, "p2": {"A": t1}}
+    assert change_counts(second.stderr) == counts(1, 0, 0, 1, 3)
