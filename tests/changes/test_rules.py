@@ -628,3 +628,18 @@ def test_postgres_snapshot_of_a_stream_is_owned_by_one_run(pg_url: str) -> None:
                 raise
             time.sleep(0.05)
     first.close()
+
+
+def test_memberships_realized_by_the_snapshot_do_not_dilute_the_guard(tmp_path: Path) -> None:
+    """A wrong input as large as the right one, made only of new profiles, would exit every
+    delivered membership: 100% of what consumers knew, not 50% of what the store holds."""
+    view = sqlite_view(tmp_path)
+    seed_store(view, {"p1": {"A": T0}, "p2": {"A": T0}})
+    tracker = tracker_on(view, snapshot_end="end_of_input", max_exit_fraction=0.5)
+    decided = tracker.decide(S, [("n1", profile({"A": {}})), ("n2", profile({"A": {}}))])
+    tracker.register(1, [result[1] for result in decided if isinstance(result, tuple)])
+    tracker.commit_through(1)  # the new profiles' events were accepted
+    with pytest.raises(SnapshotGuardError) as raised:
+        next(tracker.exits(S))
+    assert "2 of its 2 delivered memberships" in str(raised.value)
+    tracker.store.close()
