@@ -44,9 +44,8 @@ class Checkpoints:
         if self._tracker is not None:
             self._tracker.register(mark, self._changes)
         self._changes = []
-        if state is not None:
-            with self._lock:
-                self._states.append((mark, state))
+        if state is not None:  # deque appends are atomic: no wait behind a release
+            self._states.append((mark, state))
         return mark
 
     def release(self, mark: int) -> None:

@@ -55,6 +55,16 @@ class Delivered:
         self._memberships_json = memberships_json
         self.digest = digest or content_digest(identity_json, attributes_fp, self.memberships)
 
+    @classmethod
+    def stored(
+        cls, identity_json: str, attributes_fp: str, memberships_json: str, digest: str
+    ) -> Delivered:
+        """A row as the store reads it: the memberships are decoded when first needed."""
+        row = cls.__new__(cls)
+        row.identity_json, row.attributes_fp, row.digest = identity_json, attributes_fp, digest
+        row._memberships, row._memberships_json = None, memberships_json
+        return row
+
     @property
     def memberships(self) -> dict[str, str]:
         if self._memberships is None:
@@ -117,14 +127,10 @@ def same_identities(stored: str, sent: str) -> bool:
     }
 
 
-def _carried(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {key: value for key, value in entry.items() if key in _CARRIED}
-
-
 def _membership(status: str, when: str, entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    out = _carried(entry) if entry else {}
-    out["status"] = status
-    out["lastQualificationTime"] = when
+    out = {"status": status, "lastQualificationTime": when}
+    if entry and (extra := entry.keys() & _CARRIED):  # a name or catalog times, rarely
+        out.update((key, entry[key]) for key in extra)
     return out
 
 
@@ -140,21 +146,44 @@ def _count(decision: Decision) -> Decision:
     return decision
 
 
-def _unchanged(
-    before: Delivered,
-    identities_sent: str,
-    attributes_fp: str,
-    memberships: Mapping[str, Mapping[str, Any]],
-) -> bool:
-    present = [seg for seg, entry in memberships.items() if entry.get("status") != "exited"]
-    if len(present) == len(memberships):  # no exit in the input: the digest may decide
-        digest = content_digest(identities_sent, attributes_fp, present)
-        if digest == before.digest:
+@dataclass(slots=True)
+class Given:
+    """What the input says of a profile, with what comparing it needs computed once."""
+
+    identities: dict[str, list[str]]
+    attributes: Mapping[str, Any]
+    memberships: Mapping[str, Mapping[str, Any]]
+    identity_json: str
+    attributes_fp: str
+    present: list[str]  # the memberships it holds (not exited)
+    digest: str  # as `Delivered.digest` would be for exactly these
+
+    @classmethod
+    def of(
+        cls,
+        identities: dict[str, list[str]],
+        attributes: Mapping[str, Any],
+        memberships: Mapping[str, Mapping[str, Any]],
+    ) -> Given:
+        sent, fp = identity_json(identities), fingerprint(attributes)
+        present = [seg for seg, entry in memberships.items() if entry.get("status") != "exited"]
+        digest = content_digest(sent, fp, present)
+        return cls(identities, attributes, memberships, sent, fp, present, digest)
+
+    def holds_all(self, before: Delivered | None) -> bool:
+        """Whether it holds every membership delivered before (none can be missing)."""
+        if before is None or before.digest == self.digest:
             return True
+        return before.memberships.keys() <= set(self.present)
+
+
+def _unchanged(before: Delivered, given: Given) -> bool:
+    if before.digest == given.digest and len(given.present) == len(given.memberships):
+        return True  # the same identities, attributes and memberships, no exit
     return (
-        not _memberships_change(before.memberships, memberships)
-        and attributes_fp == before.attributes_fp
-        and same_identities(before.identity_json, identities_sent)
+        not _memberships_change(before.memberships, given.memberships)
+        and given.attributes_fp == before.attributes_fp
+        and same_identities(before.identity_json, given.identity_json)
     )
 
 
@@ -169,23 +198,15 @@ def _memberships_change(
 
 
 def diff_profile(
-    before: Delivered | None,
-    identities: dict[str, list[str]],
-    attributes: Mapping[str, Any],
-    memberships: Mapping[str, Mapping[str, Any]],
-    now: str,
-    *,
-    carry: bool = True,
+    before: Delivered | None, given: Given, now: str, *, carry: bool = True
 ) -> Decision | None:
     """The profile's event against `before`, or None when nothing changed."""
-    attributes_fp = fingerprint(attributes)
-    identities_sent = identity_json(identities)
-    if before is not None and _unchanged(before, identities_sent, attributes_fp, memberships):
+    if before is not None and _unchanged(before, given):
         return None
     delivered = before.memberships if before is not None else {}
     event: dict[str, dict[str, Any]] = {}
     kept = dict(delivered)
-    for seg, entry in memberships.items():
+    for seg, entry in given.memberships.items():
         when = entry.get("lastQualificationTime")
         if entry.get("status") == "exited":
             if seg in delivered:
@@ -201,7 +222,10 @@ def diff_profile(
             event[seg] = _membership("existing", when)
     if before is None and not event:
         return None  # never delivered, and no membership to tell of: nothing to send
-    return _count(Decision(event, Delivered(identities_sent, attributes_fp, kept)))
+    # A new profile keeps exactly what it holds: its digest is the input's.
+    digest = given.digest if before is None else None
+    after = Delivered(given.identity_json, given.attributes_fp, kept, digest=digest)
+    return _count(Decision(event, after))
 
 
 def exit_missing(

@@ -49,12 +49,13 @@ _SESSION = [
     """CREATE TEMP TABLE IF NOT EXISTS change_tracking_seen (
         stream text NOT NULL, profile_key text NOT NULL, complete boolean NOT NULL,
         segments text)""",
-    """CREATE TEMP TABLE IF NOT EXISTS change_tracking_staged (
-        stream text, profile_key text, identity_map text, attributes_fp text,
-        memberships text, membership_count integer, digest text) ON COMMIT DELETE ROWS""",
     "CREATE INDEX IF NOT EXISTS change_tracking_seen_key ON change_tracking_seen "
     "(stream, profile_key)",
 ]
+# On the connection that commits (a session table of its own).
+_STAGED = """CREATE TEMP TABLE IF NOT EXISTS change_tracking_staged (
+    stream text, profile_key text, identity_map text, attributes_fp text,
+    memberships text, membership_count integer, digest text) ON COMMIT DELETE ROWS"""
 # From the rows staged by COPY (much faster than adapting arrays of parameters).
 _UPSERT = """
 INSERT INTO change_tracking_profiles
@@ -102,6 +103,7 @@ class PostgresStore(ChangeStore):
         super().__init__(url, read_only=read_only)
         self._url = url
         self._db: Any = None
+        self._writer: Any = None  # commits
         self._snapshots: set[str] = set()  # streams whose advisory lock this session holds
         self._guard("open", self._open)
 
@@ -113,12 +115,7 @@ class PostgresStore(ChangeStore):
                 f"change store {self.location} needs the psycopg package: "
                 "pip install 'target-azure-eventhubs[postgres]'"
             ) from None
-        self._db = psycopg.connect(
-            self._url,
-            autocommit=True,
-            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
-            application_name="target-azure-eventhubs",
-        )
+        self._db = self._connect(psycopg)
         with self._db.transaction():
             # Runners starting together must not race to create the tables.
             self._db.execute("SELECT pg_advisory_xact_lock(hashtext('target-azure-eventhubs'))")
@@ -137,6 +134,17 @@ class PostgresStore(ChangeStore):
             )
         for statement in _SESSION:
             self._db.execute(statement)
+        if not self.read_only:
+            self._writer = self._connect(psycopg)
+            self._writer.execute(_STAGED)
+
+    def _connect(self, psycopg: Any) -> Any:
+        return psycopg.connect(
+            self._url,
+            autocommit=True,
+            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+            application_name="target-azure-eventhubs",
+        )
 
     def _schema(self) -> list[str]:
         """The tables; a dry run on a store without them reads empty tables of its session."""
@@ -162,12 +170,13 @@ class PostgresStore(ChangeStore):
             if delivered
         ]
         deletes = [(stream, key) for stream, key, delivered in rows if delivered is None]
-        with self._db.transaction():
+        writer = self._writer
+        with writer.transaction():
             if upserts:
-                self._copy("COPY change_tracking_staged FROM STDIN", upserts)
-                self._db.execute(_UPSERT)  # the staged rows go at commit
+                self._copy("COPY change_tracking_staged FROM STDIN", upserts, writer)
+                writer.execute(_UPSERT)  # the staged rows go at commit
             for stream in {stream for stream, _ in deletes}:
-                self._db.execute(
+                writer.execute(
                     "DELETE FROM change_tracking_profiles WHERE stream = %s "
                     "AND profile_key = ANY(%s)",
                     (stream, [key for s, key in deletes if s == stream]),
@@ -183,8 +192,8 @@ class PostgresStore(ChangeStore):
             ],
         )
 
-    def _copy(self, statement: str, lines: list[str]) -> None:
-        with self._db.cursor() as cursor, cursor.copy(statement) as copy:
+    def _copy(self, statement: str, lines: list[str], connection: Any = None) -> None:
+        with (connection or self._db).cursor() as cursor, cursor.copy(statement) as copy:
             copy.write("".join(lines))
 
     def _own_snapshot(self, stream: str) -> None:
@@ -274,7 +283,8 @@ class PostgresStore(ChangeStore):
         return int(row[0])
 
     def _close(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(Exception):
-                self._db.close()
-            self._db = None
+        for connection in (self._db, self._writer):
+            if connection is not None:
+                with contextlib.suppress(Exception):
+                    connection.close()
+        self._db = self._writer = None

@@ -104,6 +104,7 @@ class SQLiteStore(ChangeStore):
         self.location = f"sqlite:///{self.path}"
         self._lock_file: IO[bytes] | None = None
         self._db: sqlite3.Connection | None = None
+        self._writer: sqlite3.Connection | None = None  # commits
         self._guard("open", self._open)
 
     def _open(self) -> None:
@@ -118,6 +119,7 @@ class SQLiteStore(ChangeStore):
         db.execute("PRAGMA synchronous=NORMAL")  # WAL: a crash never corrupts the file
         db.executescript(_TABLES + _SESSION)
         self._check_version()
+        self._writer = self._connect(str(self.path))
 
     def _open_read_only(self) -> None:
         exists = self.path.exists()
@@ -176,9 +178,10 @@ class SQLiteStore(ChangeStore):
         return found is not None
 
     @contextlib.contextmanager
-    def _transaction(self) -> Any:
-        assert self._db is not None
-        cursor = self._db.cursor()
+    def _transaction(self, connection: sqlite3.Connection | None = None) -> Any:
+        connection = connection or self._db
+        assert connection is not None
+        cursor = connection.cursor()
         cursor.execute("BEGIN IMMEDIATE")
         try:
             yield cursor
@@ -203,10 +206,10 @@ class SQLiteStore(ChangeStore):
         return found
 
     def _commit(self, rows: Sequence[Row]) -> None:
-        rows = latest(rows)
+        rows = latest(rows)  # upserts go before deletes: one write per profile
         upserts = [(s, k, *encode_row(d)) for s, k, d in rows if d is not None]
         deletes = [(s, k) for s, k, d in rows if d is None]
-        with self._transaction() as cursor:
+        with self._transaction(self._writer) as cursor:
             cursor.executemany(_UPSERT, upserts)
             cursor.executemany(
                 "DELETE FROM change_tracking_profiles WHERE stream = ? AND profile_key = ?",
@@ -299,10 +302,11 @@ class SQLiteStore(ChangeStore):
         return int(row[0])
 
     def _close(self) -> None:
-        if self._db is not None:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.close()
-            self._db = None
+        for connection in (self._db, self._writer):
+            if connection is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+        self._db = self._writer = None
         if self._lock_file is not None:
             self._lock_file.close()  # releases the lock
             self._lock_file = None

@@ -55,8 +55,7 @@ def encode_row(delivered: Delivered) -> tuple[str, str, str, int, str]:
     )
 
 
-def decode_row(identity_json: str, attributes_fp: str, memberships: str, digest: str) -> Delivered:
-    return Delivered(identity_json, attributes_fp, memberships_json=memberships, digest=digest)
+decode_row = Delivered.stored
 
 
 # A profile seen in a snapshot: its key, and the memberships its rows held, or None when
@@ -135,9 +134,12 @@ class ChangeStore(abc.ABC):
         parts = urlsplit(url)
         self._secrets = [s for s in (parts.password, *_query_passwords(parts.query)) if s]
         self._lock = threading.RLock()
+        # Commits (the release thread) have a connection and a lock of their own: writing
+        # never waits for the main thread's reads, nor they for it.
+        self._write_lock = threading.Lock()
 
-    def _guard(self, what: str, call: Callable[[], _T]) -> _T:
-        with self._lock:
+    def _guard(self, what: str, call: Callable[[], _T], *, write: bool = False) -> _T:
+        with self._write_lock if write else self._lock:
             try:
                 return call()
             except ChangeStoreError:
@@ -158,7 +160,7 @@ class ChangeStore(abc.ABC):
 
     def commit(self, rows: Sequence[Row]) -> None:
         if rows:
-            self._guard("write", lambda: self._commit(rows))
+            self._guard("write", lambda: self._commit(rows), write=True)
 
     def mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         if seen:
@@ -192,7 +194,7 @@ class ChangeStore(abc.ABC):
         return self._guard("read", lambda: self._tracked_profiles(stream))
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._write_lock:
             self._close()
 
     # What each store implements -----------------------------------------------------

@@ -22,8 +22,14 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from target_azure_eventhubs.changes.diff import Decision, Delivered, diff_profile, exit_missing
-from target_azure_eventhubs.changes.store import ChangeStore, Row, Seen
+from target_azure_eventhubs.changes.diff import (
+    Decision,
+    Delivered,
+    Given,
+    diff_profile,
+    exit_missing,
+)
+from target_azure_eventhubs.changes.store import ChangeStore, Seen
 from target_azure_eventhubs.errors import SnapshotGuardError
 from target_azure_eventhubs.events import ProfileEvent
 
@@ -110,29 +116,28 @@ class ChangeTracker:
         counts = self.counts_for(stream)
         results: list[Result] = []
         seen: list[Seen] = []
+        pending: list[Change] = []
+        carry, snapshots = not self.snapshots, self.snapshots
         for key, profile in items:
             prior = before.get(key)
-            if self.snapshots:
-                seen.append((key, _seen(prior, profile)))
             try:
-                decision = diff_profile(
-                    prior,
-                    profile.identities,
-                    profile.attributes,
-                    profile.memberships,
-                    now,
-                    carry=not self.snapshots,
-                )
+                given = Given.of(profile.identities, profile.attributes, profile.memberships)
             except TypeError as exc:  # orjson: attributes nested beyond its limit
                 results.append(Refused(f"its attributes cannot be written as JSON: {exc}"))
                 continue
+            if snapshots:
+                seen.append((key, None if given.holds_all(prior) else given.present))
+            decision = diff_profile(prior, given, now, carry=carry)
             if decision is None:
                 counts.unchanged += 1
                 results.append(None)
                 continue
             before[key] = decision.after
             counts.add(decision)
-            results.append((decision, self._pending(stream, key, decision.after)))
+            change = Change(stream, key, decision.after, next(self._versions))
+            pending.append(change)
+            results.append((decision, change))
+        self._hold(pending)
         self.store.mark_seen(stream, seen)
         return self._recorded(results)
 
@@ -178,12 +183,11 @@ class ChangeTracker:
             found.update(self.store.load(stream, missing))
         return found
 
-    def _pending(self, stream: str, key: str, after: Delivered | None) -> Change:
-        version = next(self._versions)
+    def _hold(self, changes: list[Change]) -> None:
+        """Decisions not yet committed: later rows of their profiles see them."""
         with self._lock:
-            self._overlay[(stream, key)] = (version, after)
-        change = Change(stream, key, after, version)
-        return change
+            for change in changes:
+                self._overlay[(change.stream, change.key)] = (change.version, change.after)
 
     # Committing (any thread) -------------------------------------------------------------
 
@@ -203,14 +207,11 @@ class ChangeTracker:
             self._commit(ready)
 
     def _commit(self, changes: list[Change]) -> None:
-        latest: dict[tuple[str, str], Change] = {}
-        for change in changes:  # a profile changed twice: its last state is what counts
-            latest[(change.stream, change.key)] = change
         if self.options.record:  # a dry run only forgets them
-            rows: list[Row] = [(c.stream, c.key, c.after) for c in latest.values()]
-            self.store.commit(rows)
+            self.store.commit([(c.stream, c.key, c.after) for c in changes])  # last one wins
         with self._lock:
-            for slot, change in latest.items():
+            for change in changes:
+                slot = (change.stream, change.key)
                 entry = self._overlay.get(slot)
                 if entry is not None and entry[0] == change.version:
                     del self._overlay[slot]
@@ -231,8 +232,10 @@ class ChangeTracker:
         now = self._run_time(stream)
         tracked, missing = self.store.find_missing(stream)
         # The guard weighs the exits against what consumers knew before this snapshot: the
-        # memberships it realized itself (committed by now) do not dilute them.
-        tracked -= min(tracked, self.counts_for(stream).realized)
+        # memberships it realized itself (committed by now, unless in a dry run) do not
+        # dilute them.
+        if self.options.record:
+            tracked -= min(tracked, self.counts_for(stream).realized)
         self._guard(stream, tracked, missing)
         if missing:
             self.logger.info(
@@ -248,10 +251,11 @@ class ChangeTracker:
             for found in batch:
                 decision = exit_missing(found.before, found.missing, now, present=found.present)
                 counts.add(decision)
-                change = self._pending(stream, found.key, decision.after)
+                change = Change(stream, found.key, decision.after, next(self._versions))
                 identities = {ns: list(ids) for ns, ids in found.before.identity_map.items()}
                 profile = ProfileEvent(identities, {}, decision.memberships)
                 out.append((found.key, profile, decision, change))
+            self._hold([change for *_, change in out])
             if self.options.baseline:
                 self._commit([change for *_, change in out])
                 continue
@@ -282,12 +286,3 @@ class ChangeTracker:
         """The run succeeded: the next one decides at a new time."""
         if self.options.record:
             self.store.finish_run(sorted(self._times))
-
-
-def _seen(prior: Delivered | None, profile: ProfileEvent) -> list[str] | None:
-    """The memberships a snapshot's rows of a profile hold; None when they hold all those
-    delivered before (nothing of the profile can be missing then)."""
-    present = [seg for seg, entry in profile.memberships.items() if entry.get("status") != "exited"]
-    if prior is None or prior.memberships.keys() <= set(present):
-        return None
-    return present

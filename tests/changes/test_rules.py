@@ -15,6 +15,7 @@ from target_azure_eventhubs.changes import open_store
 from target_azure_eventhubs.changes.diff import (
     Decision,
     Delivered,
+    Given,
     diff_profile,
     exit_missing,
     fingerprint,
@@ -38,6 +39,10 @@ def delivered(members: dict[str, str], ids=IDS, attrs=ATTRS) -> Delivered:
     return Delivered(
         identity_json({ns: list(v) for ns, v in ids.items()}), fingerprint(attrs), dict(members)
     )
+
+
+def diff(before, identities, attributes, memberships, now, *, carry=True):
+    return diff_profile(before, Given.of(identities, attributes, memberships), now, carry=carry)
 
 
 def realized(when: str) -> dict[str, str]:
@@ -204,7 +209,7 @@ DIFF_CASES = [
     ids=[case[0] for case in DIFF_CASES],
 )
 def test_diff_profile(before, identities, attributes, memberships, event, after) -> None:
-    decision = diff_profile(before, identities, attributes, memberships, NOW)
+    decision = diff(before, identities, attributes, memberships, NOW)
     if event is None:
         assert decision is None
         return
@@ -215,12 +220,12 @@ def test_diff_profile(before, identities, attributes, memberships, event, after)
 
 
 def test_leave_then_reenter_is_realized_again_at_the_new_time() -> None:
-    first = diff_profile(None, IDS, ATTRS, {"A": {}, "B": {}}, T0)
+    first = diff(None, IDS, ATTRS, {"A": {}, "B": {}}, T0)
     assert first is not None and first.after is not None
     left = exit_missing(first.after, ["B"], T1, present=True)
     assert left.memberships == {"A": existing(T0), "B": exited(T1)}
     assert left.after is not None
-    back = diff_profile(left.after, IDS, ATTRS, {"A": {}, "B": {}}, NOW)
+    back = diff(left.after, IDS, ATTRS, {"A": {}, "B": {}}, NOW)
     assert back is not None
     assert back.memberships == {"A": existing(T0), "B": realized(NOW)}
     assert back.after == delivered({"A": T0, "B": NOW})
