@@ -29,6 +29,9 @@ import orjson
 
 # Keys of an input membership that travel with it into the event (see events.body).
 _CARRIED = frozenset({"name", "createdAt", "updatedAt", "mappingCreatedAt", "mappingUpdatedAt"})
+_SORTED = orjson.OPT_SORT_KEYS
+_sha256 = hashlib.sha256
+_UNREAD = "(not read: the stored digest is the input's)"
 
 
 class Delivered:
@@ -65,9 +68,17 @@ class Delivered:
         row._memberships, row._memberships_json = None, memberships_json
         return row
 
+    @classmethod
+    def known(cls, given: Given) -> Delivered:
+        """A stored row whose digest is `given`'s: the same identities, attributes and
+        memberships, so its columns need not be read (nor may its times be asked for)."""
+        return cls.stored(given.identity_json, given.attributes_fp, _UNREAD, given.digest)
+
     @property
     def memberships(self) -> dict[str, str]:
         if self._memberships is None:
+            if self._memberships_json is _UNREAD:
+                raise RuntimeError("memberships of a row known only by its digest")
             self._memberships = dict(orjson.loads(self._memberships_json or "{}"))
         return self._memberships
 
@@ -92,7 +103,7 @@ class Delivered:
 
 def content_digest(identity_json: str, attributes_fp: str, segments: Iterable[str]) -> str:
     text = "\x00".join((identity_json, attributes_fp, *sorted(segments)))
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return _sha256(text.encode()).hexdigest()[:32]
 
 
 @dataclass(slots=True)
@@ -108,13 +119,15 @@ class Decision:
 
 def fingerprint(attributes: Mapping[str, Any]) -> str:
     """A digest of the mapped attributes as they are sent (key order does not matter)."""
-    encoded = orjson.dumps(attributes, option=orjson.OPT_SORT_KEYS, default=str)
-    return hashlib.sha256(encoded).hexdigest()[:32]
+    encoded = orjson.dumps(attributes, option=_SORTED, default=str)
+    return _sha256(encoded).hexdigest()[:32]
 
 
 def identity_json(identities: Mapping[str, list[str]]) -> str:
     """The identity map as the store keeps it (and as the event carries it)."""
-    return orjson.dumps({ns: ids for ns, ids in identities.items() if ids}).decode()
+    if not all(identities.values()):
+        identities = {ns: ids for ns, ids in identities.items() if ids}
+    return orjson.dumps(identities).decode()
 
 
 def same_identities(stored: str, sent: str) -> bool:
@@ -129,8 +142,8 @@ def same_identities(stored: str, sent: str) -> bool:
 
 def _membership(status: str, when: str, entry: Mapping[str, Any] | None = None) -> dict[str, Any]:
     out = {"status": status, "lastQualificationTime": when}
-    if entry and (extra := entry.keys() & _CARRIED):  # a name or catalog times, rarely
-        out.update((key, entry[key]) for key in extra)
+    if entry and not _CARRIED.isdisjoint(entry):  # a name or catalog times, rarely
+        out.update((key, entry[key]) for key in _CARRIED if key in entry)
     return out
 
 
@@ -158,6 +171,11 @@ class Given:
     present: list[str]  # the memberships it holds (not exited)
     digest: str  # as `Delivered.digest` would be for exactly these
 
+    @property
+    def whole(self) -> bool:
+        """It exits nothing: every membership it names is held."""
+        return len(self.present) == len(self.memberships)
+
     @classmethod
     def of(
         cls,
@@ -165,9 +183,15 @@ class Given:
         attributes: Mapping[str, Any],
         memberships: Mapping[str, Mapping[str, Any]],
     ) -> Given:
-        sent, fp = identity_json(identities), fingerprint(attributes)
+        # identity_json, fingerprint and content_digest, inlined: this runs per profile.
+        shown = identities
+        if not all(identities.values()):
+            shown = {ns: ids for ns, ids in identities.items() if ids}
+        sent = orjson.dumps(shown).decode()
+        fp = _sha256(orjson.dumps(attributes, option=_SORTED, default=str)).hexdigest()[:32]
         present = [seg for seg, entry in memberships.items() if entry.get("status") != "exited"]
-        digest = content_digest(sent, fp, present)
+        present.sort()
+        digest = _sha256("\x00".join((sent, fp, *present)).encode()).hexdigest()[:32]
         return cls(identities, attributes, memberships, sent, fp, present, digest)
 
     def holds_all(self, before: Delivered | None) -> bool:
@@ -178,7 +202,7 @@ class Given:
 
 
 def _unchanged(before: Delivered, given: Given) -> bool:
-    if before.digest == given.digest and len(given.present) == len(given.memberships):
+    if before.digest == given.digest and given.whole:
         return True  # the same identities, attributes and memberships, no exit
     return (
         not _memberships_change(before.memberships, given.memberships)
@@ -201,9 +225,11 @@ def diff_profile(
     before: Delivered | None, given: Given, now: str, *, carry: bool = True
 ) -> Decision | None:
     """The profile's event against `before`, or None when nothing changed."""
-    if before is not None and _unchanged(before, given):
+    if before is None:
+        return _first(given, now)
+    if _unchanged(before, given):
         return None
-    delivered = before.memberships if before is not None else {}
+    delivered = before.memberships
     event: dict[str, dict[str, Any]] = {}
     kept = dict(delivered)
     for seg, entry in given.memberships.items():
@@ -220,12 +246,23 @@ def diff_profile(
     for seg, when in delivered.items() if carry else ():
         if seg not in event:
             event[seg] = _membership("existing", when)
-    if before is None and not event:
-        return None  # never delivered, and no membership to tell of: nothing to send
-    # A new profile keeps exactly what it holds: its digest is the input's.
-    digest = given.digest if before is None else None
-    after = Delivered(given.identity_json, given.attributes_fp, kept, digest=digest)
+    after = Delivered(given.identity_json, given.attributes_fp, kept)
     return _count(Decision(event, after))
+
+
+def _first(given: Given, now: str) -> Decision | None:
+    """A profile never delivered: what it holds is realized; its exits end nothing."""
+    event: dict[str, dict[str, Any]] = {}
+    kept: dict[str, str] = {}
+    for seg, entry in given.memberships.items():
+        if entry.get("status") != "exited":
+            when = kept[seg] = entry.get("lastQualificationTime") or now
+            event[seg] = _membership("realized", when, entry)
+    if not event:
+        return None  # no membership to tell of: nothing to send
+    # It keeps exactly what it holds: its digest is the input's.
+    after = Delivered(given.identity_json, given.attributes_fp, kept, digest=given.digest)
+    return Decision(event, after, realized=len(event))
 
 
 def exit_missing(

@@ -162,6 +162,14 @@ class PostgresStore(ChangeStore):
         )
         return {key: decode_row(*row) for key, *row in rows}
 
+    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
+        rows = self._db.execute(
+            "SELECT profile_key, digest FROM change_tracking_profiles "
+            "WHERE stream = %s AND profile_key = ANY(%s)",
+            (stream, list(keys)),
+        )
+        return dict(rows)
+
     def _commit(self, rows: Sequence[Row]) -> None:
         rows = latest(rows)  # one upsert may not touch a row twice
         upserts = [

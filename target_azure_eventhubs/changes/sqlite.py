@@ -25,8 +25,6 @@ from target_azure_eventhubs.changes.store import (
     Seen,
     chunks,
     decode_row,
-    encode_row,
-    latest,
     sqlite_path,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
@@ -61,11 +59,16 @@ CREATE INDEX IF NOT EXISTS temp.change_tracking_seen_key
     ON change_tracking_seen (stream, profile_key);
 """
 
+# One statement per commit: the rows travel as one JSON array, so SQLite parses them with
+# the GIL released instead of Python binding each row (the commit runs beside the reader).
 _UPSERT = """
 INSERT INTO change_tracking_profiles
     (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest,
      updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+    json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
+    json_extract(value, '$[6]'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+FROM json_each(?) WHERE true
 ON CONFLICT (stream, profile_key) DO UPDATE SET
     identity_map = excluded.identity_map,
     attributes_fp = excluded.attributes_fp,
@@ -73,6 +76,16 @@ ON CONFLICT (stream, profile_key) DO UPDATE SET
     membership_count = excluded.membership_count,
     digest = excluded.digest,
     updated_at = excluded.updated_at
+"""
+_DELETE = """
+DELETE FROM change_tracking_profiles WHERE (stream, profile_key) IN
+    (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each(?))
+"""
+_SEEN = """
+INSERT INTO change_tracking_seen
+SELECT ?, json_extract(value, '$[0]'), json_extract(value, '$[1]') IS NULL,
+    json_extract(value, '$[1]')
+FROM json_each(?)
 """
 
 # Each delivered profile of the stream, with the memberships no seen row of it holds;
@@ -105,6 +118,7 @@ class SQLiteStore(ChangeStore):
         self._lock_file: IO[bytes] | None = None
         self._db: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None  # commits
+        self._stale: set[str] = set()  # streams whose seen rows are of an ended snapshot
         self._guard("open", self._open)
 
     def _open(self) -> None:
@@ -120,6 +134,7 @@ class SQLiteStore(ChangeStore):
         db.executescript(_TABLES + _SESSION)
         self._check_version()
         self._writer = self._connect(str(self.path))
+        self._writer.execute("PRAGMA synchronous=NORMAL")  # per connection, not per file
 
     def _open_read_only(self) -> None:
         exists = self.path.exists()
@@ -205,31 +220,41 @@ class SQLiteStore(ChangeStore):
                 found[key] = decode_row(identity_map, attributes_fp, memberships, digest)
         return found
 
+    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
+        assert self._db is not None
+        rows = self._db.execute(
+            "SELECT p.profile_key, p.digest FROM json_each(?) AS j "
+            "CROSS JOIN change_tracking_profiles AS p "  # CROSS: the keys lead, the index finds
+            "WHERE p.stream = ? AND p.profile_key = j.value",
+            (orjson.dumps(keys), stream),
+        )
+        return dict(rows)
+
     def _commit(self, rows: Sequence[Row]) -> None:
-        rows = latest(rows)  # upserts go before deletes: one write per profile
-        upserts = [(s, k, *encode_row(d)) for s, k, d in rows if d is not None]
-        deletes = [(s, k) for s, k, d in rows if d is None]
+        final = {(stream, key): after for stream, key, after in rows}  # a later write wins
+        # Memberships travel as JSON objects inside the array; SQLite stores their text.
+        upserts = [
+            (s, k, d.identity_json, d.attributes_fp, d.memberships, len(d.memberships), d.digest)
+            for (s, k), d in final.items()
+            if d is not None
+        ]
+        deletes = [key for key, after in final.items() if after is None]
         with self._transaction(self._writer) as cursor:
-            cursor.executemany(_UPSERT, upserts)
-            cursor.executemany(
-                "DELETE FROM change_tracking_profiles WHERE stream = ? AND profile_key = ?",
-                deletes,
-            )
+            if upserts:
+                cursor.execute(_UPSERT, (orjson.dumps(upserts),))
+            if deletes:
+                cursor.execute(_DELETE, (orjson.dumps(deletes),))
 
     def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
-        with self._transaction() as cursor:
-            cursor.executemany(
-                "INSERT INTO change_tracking_seen VALUES (?, ?, ?, ?)",
-                [
-                    (stream, key, 1, None)
-                    if segments is None
-                    else (stream, key, 0, _json(segments))
-                    for key, segments in seen
-                ],
-            )
+        # One statement, atomic alone; it writes only the temp schema, so it takes no lock
+        # on the store a commit could be holding.
+        assert self._db is not None
+        self._forget_seen(stream)
+        self._db.execute(_SEEN, (stream, orjson.dumps(seen)))
 
     def _find_missing(self, stream: str) -> tuple[int, int]:
         assert self._db is not None
+        self._forget_seen(stream)
         self._db.execute("DROP TABLE IF EXISTS temp.change_tracking_exits")
         self._db.execute(_FIND_MISSING, (stream,))
         self._db.execute(
@@ -268,8 +293,16 @@ class SQLiteStore(ChangeStore):
                     "AND s.profile_key = change_tracking_profiles.profile_key)",
                     (stream,),
                 )
-            cursor.execute("DELETE FROM change_tracking_seen WHERE stream = ?", (stream,))
             cursor.execute("DROP TABLE IF EXISTS temp.change_tracking_exits")
+        # The session's seen rows go with its connection; a later snapshot of the stream in
+        # this run forgets them first (a run's last snapshot needs no time for it).
+        self._stale.add(stream)
+
+    def _forget_seen(self, stream: str) -> None:
+        if stream in self._stale:
+            assert self._db is not None
+            self._db.execute("DELETE FROM change_tracking_seen WHERE stream = ?", (stream,))
+            self._stale.discard(stream)
 
     def _run_time(self, stream: str, now: str, record: bool) -> str:
         assert self._db is not None
@@ -310,10 +343,6 @@ class SQLiteStore(ChangeStore):
         if self._lock_file is not None:
             self._lock_file.close()  # releases the lock
             self._lock_file = None
-
-
-def _json(items: list[str]) -> str:
-    return orjson.dumps(items).decode()
 
 
 def _loads_list(text: str) -> list[str]:

@@ -158,6 +158,10 @@ class ChangeStore(abc.ABC):
     def load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]:
         return self._guard("read", lambda: self._load(stream, keys))
 
+    def digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
+        """The digest of each stored profile of `keys`: an unchanged one needs no more."""
+        return self._guard("read", lambda: self._digests(stream, keys))
+
     def commit(self, rows: Sequence[Row]) -> None:
         if rows:
             self._guard("write", lambda: self._commit(rows), write=True)
@@ -201,6 +205,9 @@ class ChangeStore(abc.ABC):
 
     @abc.abstractmethod
     def _load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]: ...
+
+    @abc.abstractmethod
+    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]: ...
 
     @abc.abstractmethod
     def _commit(self, rows: Sequence[Row]) -> None: ...

@@ -21,6 +21,7 @@ import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from target_azure_eventhubs.changes.diff import (
     Decision,
@@ -36,8 +37,7 @@ from target_azure_eventhubs.events import ProfileEvent
 SNAPSHOT_ENDS = ("none", "end_of_input", "activate_version")
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """A decision waiting for its event's acceptance."""
 
     stream: str
@@ -81,6 +81,13 @@ class Options:
     max_exit_fraction: float = 0.5
 
 
+def _given(profile: ProfileEvent) -> Given | Refused:
+    try:
+        return Given.of(profile.identities, profile.attributes, profile.memberships)
+    except TypeError as exc:  # orjson: attributes nested beyond its limit
+        return Refused(f"its attributes cannot be written as JSON: {exc}")
+
+
 def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -112,19 +119,18 @@ class ChangeTracker:
     def decide(self, stream: str, items: Sequence[tuple[str, ProfileEvent]]) -> list[Result]:
         """Per item, the event to send and its pending change; None when unchanged."""
         now = self._run_time(stream)
-        before = self._lookup(stream, [key for key, _ in items])
+        givens = [_given(profile) for _, profile in items]
+        before = self._lookup(stream, items, givens)
         counts = self.counts_for(stream)
         results: list[Result] = []
         seen: list[Seen] = []
         pending: list[Change] = []
         carry, snapshots = not self.snapshots, self.snapshots
-        for key, profile in items:
-            prior = before.get(key)
-            try:
-                given = Given.of(profile.identities, profile.attributes, profile.memberships)
-            except TypeError as exc:  # orjson: attributes nested beyond its limit
-                results.append(Refused(f"its attributes cannot be written as JSON: {exc}"))
+        for (key, _), given in zip(items, givens, strict=True):
+            if isinstance(given, Refused):
+                results.append(given)
                 continue
+            prior = before.get(key)
             if snapshots:
                 seen.append((key, None if given.holds_all(prior) else given.present))
             decision = diff_profile(prior, given, now, carry=carry)
@@ -169,18 +175,36 @@ class ChangeTracker:
             self._times[stream] = when
         return self._times[stream]
 
-    def _lookup(self, stream: str, keys: list[str]) -> dict[str, Delivered | None]:
+    def _lookup(
+        self,
+        stream: str,
+        items: Sequence[tuple[str, ProfileEvent]],
+        givens: Sequence[Given | Refused],
+    ) -> dict[str, Delivered | None]:
+        """What consumers were last sent for each profile: decisions not yet committed,
+        else the store's rows. A stored row whose digest is the input's is not read."""
         found: dict[str, Delivered | None] = {}
-        missing = []
+        wanted: dict[str, Given | None] = {}  # None: read the row whatever its digest
         with self._lock:
-            for key in keys:
+            for (key, _), given in zip(items, givens, strict=True):
                 entry = self._overlay.get((stream, key))
-                if entry is None:
-                    missing.append(key)
-                else:
+                if entry is not None:
                     found[key] = entry[1]
-        if missing:
-            found.update(self.store.load(stream, missing))
+                elif isinstance(given, Given) and given.whole and key not in wanted:
+                    wanted[key] = given
+                else:  # it exits memberships, or it comes twice in the batch
+                    wanted[key] = None
+        if not wanted:
+            return found
+        read = []
+        for key, digest in self.store.digests(stream, list(wanted)).items():
+            same = wanted[key]
+            if same is not None and digest == same.digest:
+                found[key] = Delivered.known(same)
+            else:
+                read.append(key)
+        if read:
+            found.update(self.store.load(stream, read))
         return found
 
     def _hold(self, changes: list[Change]) -> None:

@@ -288,8 +288,10 @@ class DeliveryProcess:
             while True:
                 kind, *rest = self._conn.recv()
                 if kind == "released":
-                    self._on_released(rest[0])
-                elif kind == "progress":
+                    kind, rest = self._release_through(rest[0])
+                    if kind is None:
+                        continue
+                if kind == "progress":
                     self._progress = rest[0]
                 elif kind == "failed":
                     self._failure = self._failure or DeliveryError(rest[0])
@@ -297,6 +299,21 @@ class DeliveryProcess:
                     self._replies.put((rest[0], rest[1]))
         except (EOFError, OSError):
             self._disconnected = True
+
+    def _release_through(self, mark: int) -> tuple[Any, list[Any]]:
+        """Release `mark` and the marks already waiting behind it at once (one commit and
+        one STATE for them all); returns the message that ended the run of releases."""
+        following: tuple[Any, list[Any]] = (None, [])
+        try:
+            while self._conn.poll():
+                kind, *rest = self._conn.recv()
+                if kind != "released":
+                    following = (kind, rest)
+                    break
+                mark = rest[0]
+        finally:  # the connection may end here: what was accepted is still released
+            self._on_released(mark)
+        return following
 
 
 def _dumps(message: tuple[Any, ...]) -> bytes:

@@ -648,3 +648,49 @@ def test_memberships_realized_by_the_snapshot_do_not_dilute_the_guard(tmp_path: 
         next(tracker.exits(S))
     assert "2 of its 2 delivered memberships" in str(raised.value)
     tracker.store.close()
+
+
+def test_a_profile_twice_in_a_batch_is_read_whole(tmp_path: Path) -> None:
+    """An unchanged profile is known by its stored digest alone, unless the batch names it
+    again with other content: then its stored memberships are read."""
+    view = sqlite_view(tmp_path)
+    seed_store(view, {"p1": {"A": T0, "B": T0}, "p2": {"A": T0, "B": T0}})
+    tracker = tracker_on(view)
+    same = profile({"A": {}, "B": {}})
+    adds_c = profile({"A": {}, "B": {}, "C": {"lastQualificationTime": T1}})
+    leaves_b = profile({"A": {}, "B": {"status": "exited", "lastQualificationTime": T1}})
+    results = tracker.decide(
+        S, [("p1", adds_c), ("p1", same), ("p2", leaves_b), ("p2", profile({"A": {}}))]
+    )
+    assert isinstance(results[0], tuple)
+    assert results[0][0].memberships == {"A": existing(T0), "B": existing(T0), "C": realized(T1)}
+    assert results[1] is None  # C is carried: nothing changes
+    assert isinstance(results[2], tuple)
+    assert results[2][0].memberships == {"A": existing(T0), "B": exited(T1)}
+    assert results[3] is None  # A alone: what p2 holds after its first row
+    assert results[2][1].after == Delivered(identity_json(IDS), fingerprint(ATTRS), {"A": T0})
+    tracker.store.close()
+
+
+def test_snapshots_of_a_stream_one_after_another_in_one_run(tmp_path: Path) -> None:
+    """Each snapshot is compared with the store on its own: what an earlier snapshot of
+    the run held does not keep a profile in a later one, nor in an empty one."""
+    view = sqlite_view(tmp_path)
+    seed_store(view, {"p1": {"A": T0}, "p2": {"A": T0}, "p3": {"A": T0}})
+    tracker = tracker_on(view, snapshot_end="activate_version", max_exit_fraction=1.0)
+
+    def snapshot(keys: list[str], mark: int) -> set[str]:
+        assert tracker.decide(S, [(key, profile({"A": {}})) for key in keys]) == [None] * len(keys)
+        exited = set()
+        for batch in tracker.exits(S):
+            tracker.register(mark, [change for *_, change in batch])
+            exited |= {key for key, *_ in batch}
+        tracker.commit_through(mark)
+        return exited
+
+    assert snapshot(["p1", "p2", "p3"], 1) == set()
+    assert snapshot(["p1", "p2"], 2) == {"p3"}
+    assert set(view.rows()) == {"p1", "p2"}
+    assert snapshot([], 3) == {"p1", "p2"}  # an empty snapshot: every membership exits
+    assert view.rows() == {}
+    tracker.store.close()
