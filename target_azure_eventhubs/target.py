@@ -387,7 +387,7 @@ class TargetAzureEventHubs(Target):
             self.reporter.stop()
             self._log_summary()
             if self.tracker is not None:
-                self.tracker.store.close()
+                self.tracker.close()
         if self._terminating and code == 0:
             self.logger.info("Stopped on a termination signal; all events read were accepted")
         return code

@@ -20,10 +20,7 @@ from target_azure_eventhubs.changes.store import (
     Missing,
     Row,
     Seen,
-    copy_text,
     decode_row,
-    encode_row,
-    latest,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
 
@@ -52,15 +49,13 @@ _SESSION = [
     "CREATE INDEX IF NOT EXISTS change_tracking_seen_key ON change_tracking_seen "
     "(stream, profile_key)",
 ]
-# On the connection that commits (a session table of its own).
-_STAGED = """CREATE TEMP TABLE IF NOT EXISTS change_tracking_staged (
-    stream text, profile_key text, identity_map text, attributes_fp text,
-    memberships text, membership_count integer, digest text) ON COMMIT DELETE ROWS"""
-# From the rows staged by COPY (much faster than adapting arrays of parameters).
+# Rows travel as one JSON array per statement: PostgreSQL parses them, and the runner's
+# Python does no per-row work beyond encoding the array (measured faster than COPY).
 _UPSERT = """
 INSERT INTO change_tracking_profiles
     (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest)
-SELECT * FROM change_tracking_staged
+SELECT r->>0, r->>1, r->>2, r->>3, (r->4)::text, (r->>5)::integer, r->>6
+FROM json_array_elements(%s::json) AS r
 ON CONFLICT (stream, profile_key) DO UPDATE SET
     identity_map = excluded.identity_map,
     attributes_fp = excluded.attributes_fp,
@@ -68,6 +63,16 @@ ON CONFLICT (stream, profile_key) DO UPDATE SET
     membership_count = excluded.membership_count,
     digest = excluded.digest,
     updated_at = now()
+"""
+_DELETE = """
+DELETE FROM change_tracking_profiles AS p USING json_array_elements(%s::json) AS r
+WHERE p.stream = r->>0 AND p.profile_key = r->>1
+"""
+_SEEN = """
+INSERT INTO change_tracking_seen
+SELECT %s, r->>0, json_typeof(r->1) = 'null',
+    CASE json_typeof(r->1) WHEN 'array' THEN (r->1)::text END
+FROM json_array_elements(%s::json) AS r
 """
 # Profiles with a complete seen row are ruled out first; the memberships no seen row
 # holds are looked for only in the others.
@@ -92,10 +97,6 @@ SELECT * FROM (
     FROM candidates c
 ) AS found WHERE cardinality(missing) > 0
 """
-
-
-def _json(segments: list[str] | None) -> str | None:
-    return None if segments is None else orjson.dumps(segments).decode()
 
 
 class PostgresStore(ChangeStore):
@@ -136,7 +137,6 @@ class PostgresStore(ChangeStore):
             self._db.execute(statement)
         if not self.read_only:
             self._writer = self._connect(psycopg)
-            self._writer.execute(_STAGED)
 
     def _connect(self, psycopg: Any) -> Any:
         return psycopg.connect(
@@ -171,38 +171,22 @@ class PostgresStore(ChangeStore):
         return dict(rows)
 
     def _commit(self, rows: Sequence[Row]) -> None:
-        rows = latest(rows)  # one upsert may not touch a row twice
+        final = {(stream, key): after for stream, key, after in rows}  # one write per row
         upserts = [
-            copy_text(stream, key, *map(str, encode_row(delivered))) + "\n"
-            for stream, key, delivered in rows
-            if delivered
+            (s, k, d.identity_json, d.attributes_fp, d.memberships, len(d.memberships), d.digest)
+            for (s, k), d in final.items()
+            if d is not None
         ]
-        deletes = [(stream, key) for stream, key, delivered in rows if delivered is None]
-        writer = self._writer
-        with writer.transaction():
+        deletes = [key for key, after in final.items() if after is None]
+        with self._writer.transaction():
             if upserts:
-                self._copy("COPY change_tracking_staged FROM STDIN", upserts, writer)
-                writer.execute(_UPSERT)  # the staged rows go at commit
-            for stream in {stream for stream, _ in deletes}:
-                writer.execute(
-                    "DELETE FROM change_tracking_profiles WHERE stream = %s "
-                    "AND profile_key = ANY(%s)",
-                    (stream, [key for s, key in deletes if s == stream]),
-                )
+                self._writer.execute(_UPSERT, (orjson.dumps(upserts).decode(),))
+            if deletes:
+                self._writer.execute(_DELETE, (orjson.dumps(deletes).decode(),))
 
     def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         self._own_snapshot(stream)
-        self._copy(
-            "COPY change_tracking_seen FROM STDIN",
-            [
-                copy_text(stream, key, "t" if segments is None else "f", _json(segments)) + "\n"
-                for key, segments in seen
-            ],
-        )
-
-    def _copy(self, statement: str, lines: list[str], connection: Any = None) -> None:
-        with (connection or self._db).cursor() as cursor, cursor.copy(statement) as copy:
-            copy.write("".join(lines))
+        self._db.execute(_SEEN, (stream, orjson.dumps(seen).decode()))
 
     def _own_snapshot(self, stream: str) -> None:
         if stream in self._snapshots or self.read_only:

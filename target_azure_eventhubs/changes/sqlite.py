@@ -23,14 +23,15 @@ from target_azure_eventhubs.changes.store import (
     Missing,
     Row,
     Seen,
-    chunks,
     decode_row,
     sqlite_path,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
 
 _BUSY_TIMEOUT_SECONDS = 30.0
-_KEYS_PER_QUERY = 500
+# CROSS JOIN: the keys lead and the primary key finds each one (left to itself, the
+# planner may scan the table once per key).
+_BY_KEY = "WHERE p.stream = ? AND p.profile_key = j.value"
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS change_tracking_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -208,24 +209,18 @@ class SQLiteStore(ChangeStore):
 
     def _load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]:
         assert self._db is not None
-        found: dict[str, Delivered] = {}
-        for part in chunks(keys, _KEYS_PER_QUERY):
-            marks = ",".join("?" * len(part))
-            rows = self._db.execute(
-                "SELECT profile_key, identity_map, attributes_fp, memberships, digest "
-                f"FROM change_tracking_profiles WHERE stream = ? AND profile_key IN ({marks})",
-                (stream, *part),
-            )
-            for key, identity_map, attributes_fp, memberships, digest in rows:
-                found[key] = decode_row(identity_map, attributes_fp, memberships, digest)
-        return found
+        rows = self._db.execute(
+            "SELECT p.profile_key, p.identity_map, p.attributes_fp, p.memberships, p.digest "
+            f"FROM json_each(?) AS j CROSS JOIN change_tracking_profiles AS p {_BY_KEY}",
+            (orjson.dumps(keys), stream),
+        )
+        return {key: decode_row(*row) for key, *row in rows}
 
     def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
         assert self._db is not None
         rows = self._db.execute(
-            "SELECT p.profile_key, p.digest FROM json_each(?) AS j "
-            "CROSS JOIN change_tracking_profiles AS p "  # CROSS: the keys lead, the index finds
-            "WHERE p.stream = ? AND p.profile_key = j.value",
+            "SELECT p.profile_key, p.digest "
+            f"FROM json_each(?) AS j CROSS JOIN change_tracking_profiles AS p {_BY_KEY}",
             (orjson.dumps(keys), stream),
         )
         return dict(rows)

@@ -21,8 +21,6 @@ from pathlib import Path
 from typing import TypeVar
 from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
-import orjson
-
 from target_azure_eventhubs.changes.diff import Delivered
 from target_azure_eventhubs.errors import ChangeStoreError, ConfigurationError
 
@@ -44,32 +42,12 @@ class Missing:
     present: bool  # the profile itself was in the snapshot
 
 
-def encode_row(delivered: Delivered) -> tuple[str, str, str, int, str]:
-    """(identity map, attributes fingerprint, memberships, count, digest) as stored."""
-    return (
-        delivered.identity_json,
-        delivered.attributes_fp,
-        orjson.dumps(delivered.memberships).decode(),
-        len(delivered.memberships),
-        delivered.digest,
-    )
-
-
 decode_row = Delivered.stored
 
 
 # A profile seen in a snapshot: its key, and the memberships its rows held, or None when
 # they held every membership delivered before (then none of them can be missing).
 Seen = tuple[str, list[str] | None]
-
-
-def copy_text(*values: str | None) -> str:
-    """One row of PostgreSQL's COPY text format."""
-    return "\t".join(_COPY_NULL if v is None else v.translate(_COPY_ESCAPES) for v in values)
-
-
-_COPY_NULL = "\\N"
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
 _UNREADABLE = (
@@ -235,13 +213,3 @@ class ChangeStore(abc.ABC):
 
     @abc.abstractmethod
     def _close(self) -> None: ...
-
-
-def latest(rows: Sequence[Row]) -> list[Row]:
-    """The last row written for each profile of `rows` (a later write wins)."""
-    return list({(stream, key): (stream, key, after) for stream, key, after in rows}.values())
-
-
-def chunks(items: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

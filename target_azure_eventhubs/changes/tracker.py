@@ -20,9 +20,11 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from target_azure_eventhubs.changes.background import Background
 from target_azure_eventhubs.changes.diff import (
     Decision,
     Delivered,
@@ -106,6 +108,7 @@ class ChangeTracker:
         self._unmarked: list[Change] = []
         self._marked: deque[tuple[int, list[Change]]] = deque()
         self._lock = threading.Lock()
+        self._background = Background(store)
 
     @property
     def snapshots(self) -> bool:
@@ -119,8 +122,10 @@ class ChangeTracker:
     def decide(self, stream: str, items: Sequence[tuple[str, ProfileEvent]]) -> list[Result]:
         """Per item, the event to send and its pending change; None when unchanged."""
         now = self._run_time(stream)
-        givens = [_given(profile) for _, profile in items]
-        before = self._lookup(stream, items, givens)
+        found, asked = self._overlaid(stream, items)
+        digests = self._background.digests(stream, asked) if asked else None
+        givens = [_given(profile) for _, profile in items]  # while the store answers
+        before = self._lookup(stream, items, givens, found, digests)
         counts = self.counts_for(stream)
         results: list[Result] = []
         seen: list[Seen] = []
@@ -144,7 +149,7 @@ class ChangeTracker:
             pending.append(change)
             results.append((decision, change))
         self._hold(pending)
-        self.store.mark_seen(stream, seen)
+        self._background.mark_seen(stream, seen)
         return self._recorded(results)
 
     def _recorded(self, results: list[Result]) -> list[Result]:
@@ -175,33 +180,45 @@ class ChangeTracker:
             self._times[stream] = when
         return self._times[stream]
 
+    def _overlaid(
+        self, stream: str, items: Sequence[tuple[str, ProfileEvent]]
+    ) -> tuple[dict[str, Delivered | None], list[str]]:
+        """The decisions not yet committed of these profiles, and the keys of the others."""
+        found: dict[str, Delivered | None] = {}
+        asked: dict[str, None] = {}
+        with self._lock:
+            for key, _ in items:
+                entry = self._overlay.get((stream, key))
+                if entry is not None:
+                    found[key] = entry[1]
+                else:
+                    asked[key] = None
+        return found, list(asked)
+
     def _lookup(
         self,
         stream: str,
         items: Sequence[tuple[str, ProfileEvent]],
         givens: Sequence[Given | Refused],
+        found: dict[str, Delivered | None],
+        digests: Future[dict[str, str]] | None,
     ) -> dict[str, Delivered | None]:
-        """What consumers were last sent for each profile: decisions not yet committed,
-        else the store's rows. A stored row whose digest is the input's is not read."""
-        found: dict[str, Delivered | None] = {}
-        wanted: dict[str, Given | None] = {}  # None: read the row whatever its digest
-        with self._lock:
-            for (key, _), given in zip(items, givens, strict=True):
-                entry = self._overlay.get((stream, key))
-                if entry is not None:
-                    found[key] = entry[1]
-                elif isinstance(given, Given) and given.whole and key not in wanted:
-                    wanted[key] = given
-                else:  # it exits memberships, or it comes twice in the batch
-                    wanted[key] = None
-        if not wanted:
+        """What consumers were last sent for each profile: `found` in the overlay, else
+        the store's rows. A stored row whose digest is the input's is not read."""
+        if digests is None:
             return found
-        read = []
-        for key, digest in self.store.digests(stream, list(wanted)).items():
-            same = wanted[key]
-            if same is not None and digest == same.digest:
-                found[key] = Delivered.known(same)
+        same: dict[str, Given | None] = {}  # None: read the row whatever its digest
+        for (key, _), given in zip(items, givens, strict=True):
+            if key in same or not isinstance(given, Given) or not given.whole:
+                same[key] = None
             else:
+                same[key] = given
+        read = []
+        for key, digest in digests.result().items():
+            held = same[key]
+            if held is not None and digest == held.digest:
+                found[key] = Delivered.known(held)
+            else:  # changed, exiting memberships, or twice in the batch
                 read.append(key)
         if read:
             found.update(self.store.load(stream, read))
@@ -254,6 +271,7 @@ class ChangeTracker:
         stream's delivered memberships would exit.
         """
         now = self._run_time(stream)
+        self._background.settle()  # every seen row is in the store
         tracked, missing = self.store.find_missing(stream)
         # The guard weighs the exits against what consumers knew before this snapshot: the
         # memberships it realized itself (committed by now, unless in a dry run) do not
@@ -304,9 +322,17 @@ class ChangeTracker:
         """A profile of the snapshot whose record was refused (on_invalid_record skip or
         dead_letter): whatever it holds is not known, so none of it may exit."""
         if self.snapshots:
-            self.store.mark_seen(stream, [(key, None)])
+            self._background.mark_seen(stream, [(key, None)])
 
     def finish(self) -> None:
         """The run succeeded: the next one decides at a new time."""
+        self._background.settle()
         if self.options.record:
             self.store.finish_run(sorted(self._times))
+
+    def close(self) -> None:
+        """Stop the store's background thread, then close the store."""
+        try:
+            self._background.close()
+        finally:
+            self.store.close()

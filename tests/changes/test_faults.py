@@ -708,4 +708,4 @@ def test_flush_returns_once_the_accepted_changes_are_recorded(
         locker.close()
     finally:
         delivery.close(5)
-        tracker.store.close()
+        tracker.close()

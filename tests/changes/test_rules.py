@@ -315,7 +315,7 @@ def test_later_rows_of_a_profile_see_the_uncommitted_decision(tmp_path: Path) ->
     tracker.register(1, [first[1], second[1]])
     tracker.commit_through(1)
     assert view.memberships() == {"p1": {"A": when, "B": when}}  # the latest state counts
-    tracker.store.close()
+    tracker.close()
 
 
 def test_commit_through_writes_only_the_marks_up_to_it(tmp_path: Path) -> None:
@@ -340,7 +340,7 @@ def test_commit_through_writes_only_the_marks_up_to_it(tmp_path: Path) -> None:
     tracker.decide(S, [("p4", profile({"A": {}}))])
     tracker.commit_through(9)
     assert "p4" not in view.rows()
-    tracker.store.close()
+    tracker.close()
 
 
 def test_counts_of_a_batch(tmp_path: Path) -> None:
@@ -356,7 +356,7 @@ def test_counts_of_a_batch(tmp_path: Path) -> None:
     tracker.register(1, [r[1] for r in seed if isinstance(r, tuple)])
     tracker.commit_through(1)
     tracker.finish()
-    tracker.store.close()
+    tracker.close()
 
     tracker = tracker_on(view)
     results = tracker.decide(
@@ -369,7 +369,7 @@ def test_counts_of_a_batch(tmp_path: Path) -> None:
     )
     assert results[1] is None
     assert tracker.counts == {S: Counts(events=2, realized=3, existing=1, exited=1, unchanged=1)}
-    tracker.store.close()
+    tracker.close()
 
 
 def test_baseline_records_without_events(tmp_path: Path) -> None:
@@ -385,7 +385,7 @@ def test_baseline_records_without_events(tmp_path: Path) -> None:
     assert stored["p1"] == {"A": T1}
     assert list(stored["p2"]) == ["B"]
     assert tracker.counts[S] == Counts(events=2, realized=2)
-    tracker.store.close()
+    tracker.close()
 
 
 def seed_store(view: StoreView, audience: dict[str, dict[str, str]]) -> None:
@@ -400,7 +400,7 @@ def seed_store(view: StoreView, audience: dict[str, dict[str, str]]) -> None:
     tracker.register(1, [r[1] for r in results if isinstance(r, tuple)])
     tracker.commit_through(1)
     tracker.finish()
-    tracker.store.close()
+    tracker.close()
 
 
 def test_snapshot_guard_exits_nothing_and_keeps_the_store(tmp_path: Path) -> None:
@@ -417,7 +417,7 @@ def test_snapshot_guard_exits_nothing_and_keeps_the_store(tmp_path: Path) -> Non
     assert "3 of its 4 delivered memberships" in message
     assert "max_exit_fraction" in message and "0.75" in message
     assert view.rows() == stored
-    tracker.store.close()
+    tracker.close()
 
     # The same shrink allowed: the exits come, absent profiles leave the store on commit.
     tracker = tracker_on(view, snapshot_end="end_of_input", max_exit_fraction=1)
@@ -438,7 +438,7 @@ def test_snapshot_guard_exits_nothing_and_keeps_the_store(tmp_path: Path) -> Non
     tracker.commit_through(1)
     assert view.memberships() == {"p1": {"A": T0}}
     assert tracker.counts[S] == Counts(events=3, existing=1, exited=3, unchanged=1)
-    tracker.store.close()
+    tracker.close()
 
 
 # The store, SQLite and PostgreSQL -----------------------------------------------------------
@@ -647,7 +647,7 @@ def test_memberships_realized_by_the_snapshot_do_not_dilute_the_guard(tmp_path: 
     with pytest.raises(SnapshotGuardError) as raised:
         next(tracker.exits(S))
     assert "2 of its 2 delivered memberships" in str(raised.value)
-    tracker.store.close()
+    tracker.close()
 
 
 def test_a_profile_twice_in_a_batch_is_read_whole(tmp_path: Path) -> None:
@@ -669,7 +669,7 @@ def test_a_profile_twice_in_a_batch_is_read_whole(tmp_path: Path) -> None:
     assert results[2][0].memberships == {"A": existing(T0), "B": exited(T1)}
     assert results[3] is None  # A alone: what p2 holds after its first row
     assert results[2][1].after == Delivered(identity_json(IDS), fingerprint(ATTRS), {"A": T0})
-    tracker.store.close()
+    tracker.close()
 
 
 def test_snapshots_of_a_stream_one_after_another_in_one_run(tmp_path: Path) -> None:
@@ -693,4 +693,4 @@ def test_snapshots_of_a_stream_one_after_another_in_one_run(tmp_path: Path) -> N
     assert set(view.rows()) == {"p1", "p2"}
     assert snapshot([], 3) == {"p1", "p2"}  # an empty snapshot: every membership exits
     assert view.rows() == {}
-    tracker.store.close()
+    tracker.close()
