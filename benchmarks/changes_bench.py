@@ -3,6 +3,7 @@
     python benchmarks/changes_bench.py                 # 100,000 profiles x 3 memberships
     python benchmarks/changes_bench.py --rss-check     # and peak RSS at 1,000,000 profiles
     python benchmarks/changes_bench.py --stores sqlite # skip the PostgreSQL store
+    python benchmarks/changes_bench.py --repeat 1      # one round instead of three
 
 The input is a "current members" table: one row per (profile, audience), a profile's rows
 adjacent, a STATE every 1000 rows. Every case runs the target's command against a fresh
@@ -16,7 +17,9 @@ local hub (4 partitions) and reports records/s as a ratio to `off` measured in t
 | `<store>_changed` | snapshot B: 1% of profiles join one more audience, 1% are gone | the same store |
 
 with `snapshot_end: end_of_input`, for the SQLite store and a PostgreSQL server started
-here. Each case checks what the hub holds: `first` every profile once with all its
+here. The whole sequence runs `--repeat` times (3 by default), each round on new stores;
+each case reports its median time, so that one noisy run does not decide a ratio. Each
+case checks what the hub holds (in every round): `first` every profile once with all its
 memberships realized; `identical` nothing; `changed` exactly one event per joined profile
 (the new audience realized) and per gone profile (all its memberships exited).
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import time
 from collections import Counter
@@ -171,14 +175,9 @@ def check(
 
 
 def run_store(
-    work: Path,
-    store: str,
-    url: str,
-    inputs: dict[str, Path],
-    truth: dict,
-    n: int,
-    off: dict[str, Any],
+    work: Path, store: str, url: str, inputs: dict[str, Path], truth: dict, n: int
 ) -> dict[str, Any]:
+    """One round of first, identical and changed runs on a new store."""
     extra = {
         **SETTINGS,
         "change_tracking": True,
@@ -190,16 +189,14 @@ def run_store(
         name = f"{store}_{kind}"
         print(f"[changes] {name} ...", file=sys.stderr, flush=True)
         result = run_case(work, name, inputs[snap], extra)
-        records = truth[snap]["records"]
-        result["records_per_s"] = records / result["seconds"]
-        result["vs_off"] = result["records_per_s"] / off["records_per_s"]
+        result["records"] = truth[snap]["records"]
         result["problems"] = check(kind, result, truth["b"], n)
         result["goal"] = GOAL[kind]
         cases[name] = result
     return cases
 
 
-def postgres_url(work: Path) -> tuple[Any, str]:
+def postgres_server() -> Any:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.postgres import PostgresServer, find_server_bin
 
@@ -208,9 +205,28 @@ def postgres_url(work: Path) -> tuple[Any, str]:
         raise SystemExit(
             "PostgreSQL server binaries not found: run scripts/install_test_services.sh"
         )
-    server = PostgresServer(bin_dir).start()
-    url = f"postgresql://{server.user}:{server.password}@127.0.0.1:{server.port}/{server.database}"
-    return server, url
+    return PostgresServer(bin_dir).start()
+
+
+def postgres_url(server: Any, database: str) -> str:
+    """A new, empty database on `server`: a store with no history."""
+    import psycopg
+
+    admin = f"postgresql://{server.user}:{server.password}@127.0.0.1:{server.port}"
+    with psycopg.connect(f"{admin}/{server.database}", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    return f"{admin}/{database}"
+
+
+def median_case(runs: list[dict[str, Any]], off_per_s: float) -> dict[str, Any]:
+    """The run of median time, with every run's time and every run's problems."""
+    ordered = sorted(runs, key=lambda run: run["seconds"])
+    case = dict(ordered[len(ordered) // 2])
+    case["runs_seconds"] = [run["seconds"] for run in runs]
+    case["problems"] = [p for run in runs for p in run.get("problems", [])]
+    case["records_per_s"] = case["records"] / case["seconds"]
+    case["vs_off"] = case["records_per_s"] / off_per_s
+    return case
 
 
 def rss_check(work: Path, profiles_count: int) -> dict[str, Any]:
@@ -238,6 +254,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--profiles", type=int, default=100_000)
     p.add_argument("--stores", default="sqlite,postgresql")
+    p.add_argument("--repeat", type=int, default=3, help="rounds; each case's median counts")
     p.add_argument("--rss-check", action="store_true")
     p.add_argument("--rss-profiles", type=int, default=1_000_000)
     p.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
@@ -251,36 +268,51 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         inputs[snap] = work / f"snapshot-{snap}.singer"
         truth[snap] = write_snapshot(inputs[snap], n, changed)
     print(f"[changes] {n:,} profiles, {truth['a']['records']:,} rows", file=sys.stderr)
-    off = run_case(work, "off", inputs["a"], SETTINGS)
-    off["records_per_s"] = truth["a"]["records"] / off["seconds"]
-    off["problems"] = check("off", off | {"events": []}, truth["b"], n)
-    cases: dict[str, Any] = {"off": off}
-    server = None
+    stores = args.stores.split(",")
+    server = postgres_server() if "postgresql" in stores else None
+    runs: dict[str, list[dict[str, Any]]] = {}
     try:
-        for store in args.stores.split(","):
-            if store == "sqlite":
-                url = f"sqlite:///{work / 'changes.sqlite'}"
-            else:
-                server, url = postgres_url(work)
-            cases |= run_store(work, store, url, inputs, truth, n, off)
+        for round_ in range(args.repeat):
+            off = run_case(work, "off", inputs["a"], SETTINGS)
+            off["records"] = truth["a"]["records"]
+            off["problems"] = check("off", off | {"events": []}, truth["b"], n)
+            runs.setdefault("off", []).append(off)
+            for store in stores:
+                if store == "sqlite":
+                    url = f"sqlite:///{work / f'changes-{round_}.sqlite'}"
+                else:
+                    url = postgres_url(server, f"changes_{round_}")
+                for name, case in run_store(work, store, url, inputs, truth, n).items():
+                    runs.setdefault(name, []).append(case)
     finally:
         if server is not None:
             server.stop()
+    off_per_s = truth["a"]["records"] / statistics.median(r["seconds"] for r in runs["off"])
+    cases = {name: median_case(found, off_per_s) for name, found in runs.items()}
     rss = rss_check(work, args.rss_profiles) if args.rss_check else None
-    report(cases, rss, n, truth)
+    report(cases, rss, n, truth, args.repeat)
     for case in cases.values():
         case.pop("events", None)
-    result = {"profiles": n, "records": truth["a"]["records"], "cases": cases, "rss": rss}
+    result = {
+        "profiles": n,
+        "records": truth["a"]["records"],
+        "repeat": args.repeat,
+        "cases": cases,
+        "rss": rss,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2, default=str))
     print(f"JSON: {args.output}")
     return result
 
 
-def report(cases: dict[str, Any], rss: dict[str, Any] | None, n: int, truth: dict) -> None:
+def report(
+    cases: dict[str, Any], rss: dict[str, Any] | None, n: int, truth: dict, repeat: int
+) -> None:
     print(
         f"\nN = {n:,} profiles x {MEMBERSHIPS} memberships = {truth['a']['records']:,} rows; "
-        f"snapshot B: {len(truth['b']['joined']):,} joined, {len(truth['b']['gone']):,} gone"
+        f"snapshot B: {len(truth['b']['joined']):,} joined, {len(truth['b']['gone']):,} gone; "
+        f"median of {repeat} round(s)"
     )
     print(
         f"{'case':22}{'seconds':>9}{'records/s':>11}{'vs off':>8}{'goal':>7}{'events':>8}"

@@ -3,6 +3,7 @@
     python benchmarks/target_bench.py                       # every case, N=200,000
     python benchmarks/target_bench.py --records 20000 --cases sdk_send,target
     python benchmarks/target_bench.py --rss-check           # adds N=100k and N=1M RSS runs
+                                                            # (progress lines every 5 s)
 
 Cases (each against a fresh `LocalHubProcess`, hub `profiles` with 4 partitions):
 
@@ -16,6 +17,9 @@ Cases (each against a fresh `LocalHubProcess`, hub `profiles` with 4 partitions)
 - target_websockets   the `target` case over AMQP over WebSockets (`transport_type:
                       amqp_websockets`, plain ws:// to the hub's --ws-port listener);
                       reported with its ratio to `target` from the same run.
+- target_progress     the `target` case with a progress line and Singer metrics every
+                      second (`progress_interval_seconds: 1`); reported with its ratio to
+                      `target` and the longest gap between two progress lines.
 - latency             records trickled into the target's stdin at --latency-rate for
                       --latency-seconds; latency = event's x-opt-enqueued-time (consumer)
                       minus the time the record's line was written to the pipe.
@@ -31,6 +35,7 @@ the expected conversion. Results: a table on stdout and JSON in benchmarks/resul
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -48,8 +53,17 @@ sys.path.insert(0, str(HERE))
 import common  # noqa: E402
 import orjson  # noqa: E402
 
-ALL_CASES = ("sdk_send", "target", "target_round_robin", "target_websockets", "latency")
-TARGET_CASES = ("target", "target_round_robin", "target_websockets")
+ALL_CASES = (
+    "sdk_send",
+    "target",
+    "target_round_robin",
+    "target_websockets",
+    "target_progress",
+    "latency",
+)
+TARGET_CASES = ("target", "target_round_robin", "target_websockets", "target_progress")
+PROGRESS_SECONDS = 1  # target_progress: a progress line and Singer metrics every second
+RSS_PROGRESS_SECONDS = 5  # the --rss-check runs: a progress line every 5 s
 DEFAULT_OUTPUT = HERE / "results" / "target.json"
 FIGURES = {
     "target_vs_sdk_send_min": 1.0,
@@ -116,6 +130,22 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
     return ordered[rank]
+
+
+def progress_lines(stderr_path: Path, started_at: float) -> dict[str, Any]:
+    """The progress lines a run logged: how many, the first one's time from the process
+    start (which includes the start itself), and the longest wait between two."""
+    times = []
+    for line in stderr_path.read_text(errors="replace").splitlines():
+        if "| Progress: " in line:
+            stamp = time.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+            times.append(time.mktime(stamp) + int(line[20:23]) / 1000)
+    waits = [b - a for a, b in itertools.pairwise(times)]
+    return {
+        "lines": len(times),
+        "first_after_seconds": times[0] - started_at if times else None,
+        "longest_wait_seconds": max(waits) if waits else None,
+    }
 
 
 def git_info() -> dict[str, Any]:
@@ -371,6 +401,7 @@ def run_target(
         )
     finally:
         common.stop_hub(hub)
+    progress = progress_lines(work / f"{name}.stderr", child.started_at)
     states = [orjson.loads(line) for line in child.stdout_lines if line.strip()]
     want_state = {"bookmarks": {common.STREAM: {"row": records}}}
     if child.returncode != 0:
@@ -392,6 +423,7 @@ def run_target(
         # From spawn to the hub enqueuing the last event (excludes closing the clients).
         "seconds_to_last_enqueued": (last_ms / 1000 - child.started_at) if last_ms else None,
         "states_written": len(states),
+        "progress": progress,
         "config": extra_config or {},
         "verify": verify,
     }
@@ -508,7 +540,8 @@ def run_rss_check(work: Path, sizes: tuple[int, ...], verify_mode: str) -> dict[
         path = work / f"rss_{n}.singer"
         common.write_input(path, n)
         print(f"[rss-check] target at N={n:,} ...", file=sys.stderr, flush=True)
-        result = run_target(work, path, n, f"rss_{n}", None, verify_mode, 1000)
+        progress = {"progress_interval_seconds": RSS_PROGRESS_SECONDS}
+        result = run_target(work, path, n, f"rss_{n}", progress, verify_mode, 1000)
         path.unlink()
         out[str(n)] = result
     small, large = (out[str(n)]["max_rss_mb"] for n in sizes[:2])
@@ -546,6 +579,17 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
     if "target" in cases and "target_websockets" in cases:
         ratio = cases["target_websockets"]["records_per_s"] / cases["target"]["records_per_s"]
         add("target_websockets / target (records/s)", ratio, "-", None)
+    if "target" in cases and "target_progress" in cases:
+        ratio = cases["target_progress"]["records_per_s"] / cases["target"]["records_per_s"]
+        add("target_progress / target (records/s)", ratio, ">= 0.9", ratio >= 0.9)
+        wait = cases["target_progress"]["progress"]["longest_wait_seconds"]
+        limit = PROGRESS_SECONDS * 1.1
+        add(
+            "target_progress: longest wait for a line s",
+            wait,
+            f"<= {limit:g}",
+            _within(wait, limit),
+        )
     if "latency" in cases:
         lat = cases["latency"]
         limit = lat["max_latency_ms"] + FIGURES["latency_p99_slack_ms"]
@@ -572,7 +616,19 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
         )
         big = rss[keys[1]]["max_rss_mb"]
         add(f"peak RSS MB at N={int(keys[1]):,}", big, "< 300", big < FIGURES["rss_1m_max_mb"])
+        wait = rss[keys[1]]["progress"]["longest_wait_seconds"]
+        limit = RSS_PROGRESS_SECONDS * 1.1
+        add(
+            f"N={int(keys[1]):,}: longest wait for a progress line s",
+            wait,
+            f"<= {limit:g}",
+            _within(wait, limit),
+        )
     return rows
+
+
+def _within(value: float | None, limit: float) -> bool:
+    return value is not None and value <= limit
 
 
 def print_table(results: dict[str, Any]) -> None:
@@ -651,16 +707,19 @@ def print_table(results: dict[str, Any]) -> None:
         for k in keys:
             c = rss[k]
             ok = "yes" if c["verify"]["ok"] else "NO: " + "; ".join(c["verify"]["problems"][:2])
+            lines = c["progress"]
             print(
                 f"  N={int(k):>9,}: peak RSS {c['max_rss_mb']:.1f} MB, "
-                f"{c['records_per_s']:,.0f} records/s, verified {ok}"
+                f"{c['records_per_s']:,.0f} records/s, {lines['lines']} progress lines "
+                f"(longest wait {lines['longest_wait_seconds'] or 0:.2f} s), verified {ok}"
             )
         print(f"  ratio {rss['ratio']:.3f}")
     if results["figures"]:
         print("\nFigures (informational; this benchmark measures, it does not enforce):")
         for f in results["figures"]:
             met = {True: "met", False: "NOT met", None: "-"}[f["met"]]
-            print(f"  {f['figure']:<45} {f['value']:>9.3f}  goal {f['goal']:<8} {met}")
+            value = "-" if f["value"] is None else f"{f['value']:.3f}"
+            print(f"  {f['figure']:<50} {value:>9}  goal {f['goal']:<8} {met}")
     print(f"\nJSON: {results['output']}")
 
 
@@ -777,6 +836,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     args.records,
                     case,
                     {"partitioning": "round_robin"},
+                    args.verify,
+                    args.sample_per_partition,
+                )
+            elif case == "target_progress":
+                result = run_target(
+                    work,
+                    input_path,
+                    args.records,
+                    case,
+                    {"progress_interval_seconds": PROGRESS_SECONDS},
                     args.verify,
                     args.sample_per_partition,
                 )

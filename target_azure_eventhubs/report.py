@@ -78,9 +78,14 @@ class Reporter:
         self.emit_metrics()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
+        # On a fixed schedule: the time spent logging does not push the next line back.
+        due = time.monotonic() + self.interval
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
             self.log_progress()
             self.emit_metrics()
+            due += self.interval
+            if due <= time.monotonic():  # far behind (a stalled machine): no burst of lines
+                due = time.monotonic() + self.interval
 
     def log_progress(self) -> None:
         now, records = time.monotonic(), self.run.records_read

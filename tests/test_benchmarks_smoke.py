@@ -104,3 +104,33 @@ def test_generated_input_is_deterministic_with_one_event_per_record(tmp_path):
     assert kinds.count("STATE") == 3  # after 1000, 2000 and the last record
     ids = [m["record"]["profile_id"] for m in lines if m["type"] == "RECORD"]
     assert len(set(ids)) == len(ids)  # one row per profile: events == records
+
+
+def test_change_tracking_benchmark_verifies_every_round(tmp_path, capsys):
+    """benchmarks/changes_bench.py on a small input, both stores, two rounds: every case
+    holds exactly the events its kind of run must send."""
+    from tests.postgres import find_server_bin
+
+    stores = "sqlite,postgresql" if find_server_bin() else "sqlite"
+    sys.path.insert(0, str(BENCH_DIR))
+    try:
+        import changes_bench
+
+        output = tmp_path / "changes.json"
+        args = ["--profiles", "600", "--repeat", "2", "--stores", stores]
+        changes_bench.main([*args, "--output", str(output), "--workdir", str(tmp_path / "w")])
+    finally:
+        sys.path.remove(str(BENCH_DIR))
+    results = json.loads(output.read_text())
+    cases = results["cases"]
+    expected = {"off": 600, "first": 600, "identical": 0, "changed": 6 + 6}  # 1% joined, gone
+    assert set(cases) == {"off"} | {
+        f"{store}_{kind}" for store in stores.split(",") for kind in expected if kind != "off"
+    }
+    for name, case in cases.items():
+        assert case["problems"] == [], (name, case["problems"])
+        assert case["events_in_hub"] == expected[name.rpartition("_")[2]]
+        assert len(case["runs_seconds"]) == 2
+        assert case["seconds"] in case["runs_seconds"]
+        assert case["vs_off"] > 0
+    assert "median of 2 round(s)" in capsys.readouterr().out
