@@ -37,6 +37,8 @@ def make_delivery(  # noqa: PLR0917  (what delivery needs, then how the run goes
     if not sender_process:
         return Delivery(spec, options, on_released, logger)
     delivery = DeliveryProcess(config, options, on_released, logger, should_stop)
-    if spec.default_eventhub:  # connect while the first lines are read
+    # The command connects while the first lines are read; a target built in a program
+    # of its own starts its sender process when it first opens a hub.
+    if spec.default_eventhub and launcher.prestarted():
         delivery.connect_early(spec.default_eventhub)
     return delivery

@@ -57,6 +57,11 @@ def prestart(early_config: Mapping[str, Any] | None) -> None:
             _prestarted[1].send(("preconnect", dict(early_config)))
 
 
+def prestarted() -> bool:
+    """Whether the command started a sender process for this run (see `prestart`)."""
+    return _prestarted is not None
+
+
 def discard() -> None:
     """Stop the prestarted sender process: the run ends before sending anything."""
     global _prestarted

@@ -85,11 +85,21 @@ class DeliveryProcess:
         self._used: set[str] = set()  # hubs the target sends to (see connect_early)
         self._closed = False
         self._disconnected = False
+        self._init = ("init", dict(config), options, logger.name, logger.getEffectiveLevel())
+        self._started = False
+        self._process: subprocess.Popen[bytes]
+        self._conn: Connection
+        self._finalizer: weakref.finalize[Any, Any]
+
+    def _start(self) -> None:
+        """Take the sender process at the first message, not when built: a target that is
+        built and never run (test frameworks build such targets) leaves no process behind."""
+        self._started = True
         self._process, self._conn = launcher.take()
         # The child ignores SIGTERM: make sure it cannot outlive an embedding program that
         # never called close().
         self._finalizer = weakref.finalize(self, launcher.kill, self._process)
-        self._post(("init", dict(config), options, logger.name, logger.getEffectiveLevel()))
+        self._post(self._init)
         for target, name in ((self._listen, "delivery-listener"), (self._write, "delivery-writer")):
             threading.Thread(target=target, name=name, daemon=True).start()
 
@@ -174,12 +184,14 @@ class DeliveryProcess:
         self._post(("checkpoint", mark))
 
     def flush(self, timeout: float | None = None) -> bool:
+        if not self._started:
+            return True  # nothing was handed over
         return bool(self._request(("flush", timeout)))
 
     def pending_events(self) -> int:
         if self._failure is not None or not self._process_alive():
             return -1
-        return int(self._request(("pending",)))
+        return int(self._request(("pending",))) if self._started else 0
 
     @property
     def failure(self) -> DeliveryError | None:
@@ -209,7 +221,8 @@ class DeliveryProcess:
             raise self._failure
 
     def close(self, timeout: float = 10.0) -> None:
-        if self._closed:
+        if self._closed or not self._started:
+            self._closed = True
             return
         try:
             # Even after a failure: the child must stop its senders and exit.
@@ -228,6 +241,8 @@ class DeliveryProcess:
 
     def _post(self, message: tuple[Any, ...], after_failure: bool = False) -> None:
         """Queue a message for the writer thread; waits (stoppably) when the child is busy."""
+        if not self._started:
+            self._start()
         data = _dumps(message)
         while True:
             if not after_failure:
@@ -272,7 +287,7 @@ class DeliveryProcess:
 
     def _process_alive(self) -> bool:
         # Until the connection ends the child is alive: no system call per input chunk.
-        return not self._disconnected or self._process.poll() is None
+        return not self._started or not self._disconnected or self._process.poll() is None
 
     def _write(self) -> None:
         while (data := self._outbox.get()) is not None:
