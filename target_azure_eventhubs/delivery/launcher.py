@@ -1,4 +1,4 @@
-"""Starting the sender process (see `delivery.process`), possibly before the target loads.
+"""Starting the sender process (`delivery.child`), possibly before the target loads.
 
 The command line starts it first thing (`prestart`), with the settings read from the
 `--config` files: it imports the SDK and connects while this process loads singer-sdk.
@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-CHILD_MODULE = "target_azure_eventhubs.delivery.process"
+CHILD_MODULE = "target_azure_eventhubs.delivery.child"
 
 Child = tuple[subprocess.Popen[bytes], Connection]
 _prestarted: Child | None = None

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from target_azure_eventhubs.delivery import launcher
 from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
@@ -33,7 +34,7 @@ def _sender_processes() -> set[int]:
             command = (stat.parent / "cmdline").read_bytes()  # empty once it has exited
         except (OSError, IndexError):
             continue
-        if parent == me and b"target_azure_eventhubs.delivery.process" in command:
+        if parent == me and launcher.CHILD_MODULE.encode() in command:
             found.add(int(stat.parent.name))
     return found
 
