@@ -61,8 +61,15 @@ ALL_CASES = (
     "target_progress",
     "latency",
 )
-TARGET_CASES = ("target", "target_round_robin", "target_websockets", "target_progress")
 PROGRESS_SECONDS = 1  # target_progress: a progress line and Singer metrics every second
+# The target's cases: (extra settings, over WebSockets)
+TARGET_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    "target": ({}, False),
+    "target_round_robin": ({"partitioning": "round_robin"}, False),
+    "target_websockets": ({}, True),
+    "target_progress": ({"progress_interval_seconds": PROGRESS_SECONDS}, False),
+}
+TARGET_CASES = tuple(TARGET_VARIANTS)
 RSS_PROGRESS_SECONDS = 5  # the --rss-check runs: a progress line every 5 s
 DEFAULT_OUTPUT = HERE / "results" / "target.json"
 FIGURES = {
@@ -818,48 +825,20 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             load_before = os.getloadavg()[0]
             if case == "sdk_send":
                 result = run_sdk_send(work, input_path, args.records)
-            elif case == "target":
+            elif case in TARGET_VARIANTS:
+                extra, websockets = TARGET_VARIANTS[case]
                 result = run_target(
                     work,
                     input_path,
                     args.records,
                     case,
-                    None,
+                    extra or None,
                     args.verify,
                     args.sample_per_partition,
+                    websockets=websockets,
                 )
-                result["one_record_run"] = run_fixed_cost(work)
-            elif case == "target_round_robin":
-                result = run_target(
-                    work,
-                    input_path,
-                    args.records,
-                    case,
-                    {"partitioning": "round_robin"},
-                    args.verify,
-                    args.sample_per_partition,
-                )
-            elif case == "target_progress":
-                result = run_target(
-                    work,
-                    input_path,
-                    args.records,
-                    case,
-                    {"progress_interval_seconds": PROGRESS_SECONDS},
-                    args.verify,
-                    args.sample_per_partition,
-                )
-            elif case == "target_websockets":
-                result = run_target(
-                    work,
-                    input_path,
-                    args.records,
-                    case,
-                    None,
-                    args.verify,
-                    args.sample_per_partition,
-                    websockets=True,
-                )
+                if case == "target":
+                    result["one_record_run"] = run_fixed_cost(work)
             else:
                 result = run_latency(
                     work, args.latency_seconds, args.latency_rate, args.latency_warmup
