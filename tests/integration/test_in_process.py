@@ -20,6 +20,7 @@ from target_azure_eventhubs.delivery import launcher
 from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
+from tests.integration.target_runner import record, schema, singer_lines, state
 
 SEGMENT = "6a1f0c55-3b3c-4a8a-9d2e-0f4b1c2d3e4f"
 
@@ -49,20 +50,18 @@ def _config(hub: LocalHub) -> dict[str, Any]:
 
 
 def _input(customers: int) -> str:
-    schema = {
-        "type": "object",
-        "properties": {
-            "customer_id": {"type": "string"},
-            "segment_id": {"type": "string"},
-            "status": {"type": "string"},
-        },
-    }
-    lines = [{"type": "SCHEMA", "stream": "members", "schema": schema, "key_properties": []}]
-    for n in range(customers):
-        row = {"customer_id": f"cust-{n}", "segment_id": SEGMENT, "status": "realized"}
-        lines.append({"type": "RECORD", "stream": "members", "record": row})
-    lines.append({"type": "STATE", "value": {"bookmarks": {"members": {"n": customers}}}})
-    return "".join(json.dumps(line) + "\n" for line in lines)
+    properties = {name: {"type": "string"} for name in ("customer_id", "segment_id", "status")}
+    rows = (
+        {"customer_id": f"cust-{n}", "segment_id": SEGMENT, "status": "realized"}
+        for n in range(customers)
+    )
+    return singer_lines(
+        [
+            schema("members", properties, []),
+            *(record("members", row) for row in rows),
+            state({"bookmarks": {"members": {"n": customers}}}),
+        ]
+    )
 
 
 def _wait_until_gone(pids: set[int], seconds: float = 5.0) -> set[int]:
