@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -27,7 +26,7 @@ from urllib.parse import urlparse
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from update_readme_settings import about_command
+from update_readme_settings import about_output
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFINITION = ROOT / "plugin" / "target-azure-eventhubs.yml"
@@ -60,13 +59,7 @@ ACRONYMS = {
 
 def about() -> dict[str, Any]:
     """What `target-azure-eventhubs --about --format=json` prints."""
-    out = subprocess.run(
-        [*about_command(), "--about", "--format=json"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)
+    return json.loads(about_output("json"))
 
 
 def label_for(name: str) -> str:

@@ -32,15 +32,19 @@ def about_command() -> list[str]:
     return [sys.executable, "-m", "target_azure_eventhubs.target"]
 
 
-def settings_table() -> str:
-    """The markdown settings table of `--about --format=markdown`, as printed."""
-    out = subprocess.run(
-        [*about_command(), "--about", "--format=markdown"],
+def about_output(format_: str) -> str:
+    """What `target-azure-eventhubs --about --format=FORMAT` prints."""
+    return subprocess.run(
+        [*about_command(), "--about", f"--format={format_}"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    lines = out.splitlines()
+
+
+def settings_table() -> str:
+    """The markdown settings table of `--about --format=markdown`, as printed."""
+    lines = about_output("markdown").splitlines()
     start = lines.index("## Settings") + 1
     table = []
     for line in lines[start:]:
