@@ -240,6 +240,9 @@ class SQLiteStore(ChangeStore):
             if deletes:
                 cursor.execute(_DELETE, (orjson.dumps(deletes),))
 
+    def _begin_snapshot(self, stream: str) -> None:
+        """Nothing to claim: the file admits one run at a time."""
+
     def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         # One statement, atomic alone; it writes only the temp schema, so it takes no lock
         # on the store a commit could be holding.
@@ -322,12 +325,12 @@ class SQLiteStore(ChangeStore):
                 [(stream,) for stream in streams],
             )
 
-    def _tracked_profiles(self, stream: str) -> int:
+    def _has_profiles(self, stream: str) -> bool:
         assert self._db is not None
         row = self._db.execute(
-            "SELECT count(*) FROM change_tracking_profiles WHERE stream = ?", (stream,)
+            "SELECT EXISTS (SELECT 1 FROM change_tracking_profiles WHERE stream = ?)", (stream,)
         ).fetchone()
-        return int(row[0])
+        return bool(row[0])
 
     def _close(self) -> None:
         for connection in (self._db, self._writer):

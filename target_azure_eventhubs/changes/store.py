@@ -144,6 +144,11 @@ class ChangeStore(abc.ABC):
         if rows:
             self._guard("write", lambda: self._commit(rows), write=True)
 
+    def begin_snapshot(self, stream: str) -> None:
+        """Claim `stream`'s snapshot for this run before its first event is decided: a
+        run that cannot must fail before it sends anything."""
+        self._guard("begin the snapshot", lambda: self._begin_snapshot(stream))
+
     def mark_seen(self, stream: str, seen: Sequence[Seen]) -> None:
         if seen:
             self._guard("note the snapshot", lambda: self._mark_seen(stream, seen))
@@ -172,8 +177,9 @@ class ChangeStore(abc.ABC):
         if streams:
             self._guard("finish the run", lambda: self._finish_run(streams))
 
-    def tracked_profiles(self, stream: str) -> int:
-        return self._guard("read", lambda: self._tracked_profiles(stream))
+    def has_profiles(self, stream: str) -> bool:
+        """Whether any profile of `stream` was delivered before."""
+        return self._guard("read", lambda: self._has_profiles(stream))
 
     def close(self) -> None:
         with self._lock, self._write_lock:
@@ -189,6 +195,9 @@ class ChangeStore(abc.ABC):
 
     @abc.abstractmethod
     def _commit(self, rows: Sequence[Row]) -> None: ...
+
+    @abc.abstractmethod
+    def _begin_snapshot(self, stream: str) -> None: ...
 
     @abc.abstractmethod
     def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None: ...
@@ -209,7 +218,7 @@ class ChangeStore(abc.ABC):
     def _finish_run(self, streams: Sequence[str]) -> None: ...
 
     @abc.abstractmethod
-    def _tracked_profiles(self, stream: str) -> int: ...
+    def _has_profiles(self, stream: str) -> bool: ...
 
     @abc.abstractmethod
     def _close(self) -> None: ...

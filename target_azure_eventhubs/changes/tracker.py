@@ -161,6 +161,8 @@ class ChangeTracker:
 
     def _run_time(self, stream: str) -> str:
         if stream not in self._times:
+            if self.snapshots:
+                self.store.begin_snapshot(stream)
             now = utc_now()
             when = self.store.run_time(stream, now, record=self.options.record)
             if when != now:
@@ -170,7 +172,7 @@ class ChangeTracker:
                     stream,
                     when,
                 )
-            elif not self.store.created and not self.store.tracked_profiles(stream):
+            elif not self.store.created and not self.store.has_profiles(stream):
                 self.logger.info(
                     "Change tracking: stream '%s' has no delivered profiles in %s yet: "
                     "every profile is new in this run",
