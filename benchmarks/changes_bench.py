@@ -18,7 +18,9 @@ local hub (4 partitions) and reports records/s as a ratio to `off` measured in t
 
 with `snapshot_end: end_of_input`, for the SQLite store and a PostgreSQL server started
 here. The whole sequence runs `--repeat` times (3 by default), each round on new stores;
-each case reports its median time, so that one noisy run does not decide a ratio. Each
+each case reports its median time, so that one noisy run does not decide a ratio.
+PostgreSQL cases also report the CPU time the server's backends spent on the run (the
+postmaster's reaped children, read from /proc): the server shares the target's CPUs. Each
 case checks what the hub holds (in every round): `first` every profile once with all its
 memberships realized; `identical` nothing; `changed` exactly one event per joined profile
 (the new audience realized) and per gone profile (all its memberships exited).
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import statistics
 import sys
@@ -175,9 +178,16 @@ def check(
 
 
 def run_store(
-    work: Path, store: str, url: str, inputs: dict[str, Path], truth: dict, n: int
+    work: Path,
+    store: str,
+    url: str,
+    inputs: dict[str, Path],
+    truth: dict,
+    n: int,
+    server: Any = None,
 ) -> dict[str, Any]:
-    """One round of first, identical and changed runs on a new store."""
+    """One round of first, identical and changed runs on a new store; with the PostgreSQL
+    `server`, the CPU time its backends spent on each run too."""
     extra = {
         **SETTINGS,
         "change_tracking": True,
@@ -188,7 +198,10 @@ def run_store(
     for kind, snap in (("first", "a"), ("identical", "a"), ("changed", "b")):
         name = f"{store}_{kind}"
         print(f"[changes] {name} ...", file=sys.stderr, flush=True)
+        before = server_cpu_seconds(server) if server else 0.0
         result = run_case(work, name, inputs[snap], extra)
+        if server:
+            result["server_cpu_seconds"] = server_cpu_seconds(server, url) - before
         result["records"] = truth[snap]["records"]
         result["problems"] = check(kind, result, truth["b"], n)
         result["goal"] = GOAL[kind]
@@ -208,6 +221,26 @@ def postgres_server() -> Any:
     return PostgresServer(bin_dir).start()
 
 
+def server_cpu_seconds(server: Any, url: str | None = None) -> float:
+    """CPU time of the server's ended backends: the postmaster's reaped children (Linux
+    `/proc`). With `url`, first waits until the target's sessions on it have ended."""
+    import psycopg
+
+    deadline = time.monotonic() + 10
+    while url and time.monotonic() < deadline:
+        with psycopg.connect(url, autocommit=True) as conn:
+            active = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE application_name = 'target-azure-eventhubs'"
+            ).fetchone()
+        if not active or not active[0]:
+            break
+        time.sleep(0.05)
+    pid = (Path(server.root) / "data" / "postmaster.pid").read_text().split()[0]
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+
+
 def postgres_url(server: Any, database: str) -> str:
     """A new, empty database on `server`: a store with no history."""
     import psycopg
@@ -224,6 +257,8 @@ def median_case(runs: list[dict[str, Any]], off_per_s: float) -> dict[str, Any]:
     case = dict(ordered[len(ordered) // 2])
     case["runs_seconds"] = [run["seconds"] for run in runs]
     case["problems"] = [p for run in runs for p in run.get("problems", [])]
+    if "server_cpu_seconds" in case:
+        case["server_cpu_runs"] = [run["server_cpu_seconds"] for run in runs]
     case["records_per_s"] = case["records"] / case["seconds"]
     case["vs_off"] = case["records_per_s"] / off_per_s
     return case
@@ -282,7 +317,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     url = f"sqlite:///{work / f'changes-{round_}.sqlite'}"
                 else:
                     url = postgres_url(server, f"changes_{round_}")
-                for name, case in run_store(work, store, url, inputs, truth, n).items():
+                pg = server if store == "postgresql" else None
+                for name, case in run_store(work, store, url, inputs, truth, n, pg).items():
                     runs.setdefault(name, []).append(case)
     finally:
         if server is not None:
@@ -316,15 +352,16 @@ def report(
     )
     print(
         f"{'case':22}{'seconds':>9}{'records/s':>11}{'vs off':>8}{'goal':>7}{'events':>8}"
-        f"{'peak RSS MB':>12}  verified"
+        f"{'peak RSS MB':>12}{'server CPU s':>13}  verified"
     )
     for name, c in cases.items():
         goal = c.get("goal")
+        server = f"{c['server_cpu_seconds']:.2f}" if "server_cpu_seconds" in c else ""
         print(
             f"{name:22}{c['seconds']:9.2f}{c['records_per_s']:11,.0f}"
             f"{c.get('vs_off', 1.0):8.2f}{'' if goal is None else f'>={goal}':>7}"
-            f"{c['events_in_hub']:8,}{c['max_rss_mb']:12.1f}  "
-            + ("yes" if not c["problems"] else "NO: " + "; ".join(c["problems"]))
+            f"{c['events_in_hub']:8,}{c['max_rss_mb']:12.1f}"
+            f"{server:>13}  " + ("yes" if not c["problems"] else "NO: " + "; ".join(c["problems"]))
         )
     if rss:
         print(

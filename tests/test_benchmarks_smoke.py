@@ -133,4 +133,10 @@ def test_change_tracking_benchmark_verifies_every_round(tmp_path, capsys):
         assert len(case["runs_seconds"]) == 2
         assert case["seconds"] in case["runs_seconds"]
         assert case["vs_off"] > 0
+        # The PostgreSQL server's CPU per run, for its cases only.
+        if name.startswith("postgresql_"):
+            assert len(case["server_cpu_runs"]) == 2
+            assert all(seconds >= 0 for seconds in case["server_cpu_runs"])
+        else:
+            assert "server_cpu_seconds" not in case
     assert "median of 2 round(s)" in capsys.readouterr().out
