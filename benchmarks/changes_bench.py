@@ -201,7 +201,8 @@ def run_store(
         before = server_cpu_seconds(server) if server else 0.0
         result = run_case(work, name, inputs[snap], extra)
         if server:
-            result["server_cpu_seconds"] = server_cpu_seconds(server, url) - before
+            sessions_ended(url)
+            result["server_cpu_seconds"] = server_cpu_seconds(server) - before
         result["records"] = truth[snap]["records"]
         result["problems"] = check(kind, result, truth["b"], n)
         result["goal"] = GOAL[kind]
@@ -221,21 +222,25 @@ def postgres_server() -> Any:
     return PostgresServer(bin_dir).start()
 
 
-def server_cpu_seconds(server: Any, url: str | None = None) -> float:
-    """CPU time of the server's ended backends: the postmaster's reaped children (Linux
-    `/proc`). With `url`, first waits until the target's sessions on it have ended."""
+def sessions_ended(url: str, timeout: float = 10) -> None:
+    """Wait until the target's sessions on `url` have ended (their backends reaped)."""
     import psycopg
 
-    deadline = time.monotonic() + 10
-    while url and time.monotonic() < deadline:
-        with psycopg.connect(url, autocommit=True) as conn:
-            active = conn.execute(
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(url, autocommit=True) as conn:  # one session: its own CPU is small
+        while time.monotonic() < deadline:
+            row = conn.execute(
                 "SELECT count(*) FROM pg_stat_activity "
                 "WHERE application_name = 'target-azure-eventhubs'"
             ).fetchone()
-        if not active or not active[0]:
-            break
-        time.sleep(0.05)
+            if not row or not row[0]:
+                return
+            time.sleep(0.05)
+
+
+def server_cpu_seconds(server: Any) -> float:
+    """CPU time of the server's ended backends: the postmaster's reaped children (Linux
+    `/proc`)."""
     pid = (Path(server.root) / "data" / "postmaster.pid").read_text().split()[0]
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
