@@ -16,7 +16,7 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_azure_eventhubs.changes.tracker import Change, ChangeTracker, Refused, Rows
+from target_azure_eventhubs.changes.tracker import Change, ChangeTracker, Refused
 from target_azure_eventhubs.delivery.encoding import Outbound, message_size
 from target_azure_eventhubs.errors import InvalidRecordFailure
 from target_azure_eventhubs.events import (
@@ -62,13 +62,9 @@ class RecordRejected(Exception):
 
 @dataclass(slots=True)
 class _Pending:
-    held: ProfileEvent | Rows  # with change tracking, the rows, merged only when needed
+    profile: ProfileEvent
     line: int
     order: int  # input position of the latest row merged in (see Target.next_order)
-
-    @property
-    def profile(self) -> ProfileEvent:
-        return self.held.profile if isinstance(self.held, Rows) else self.held
 
 
 _Keyed = tuple[str, _Pending]
@@ -122,8 +118,6 @@ class EventHubSink(BatchSink):
             self.key_properties[0] if self.key_properties else None
         )
         self.group_by_profile = settings.group_by_profile
-        # A tracked profile's rows are merged only if it changed (see Rows).
-        self._rows = services.tracker is not None and self.group_by_profile
         if services.tracker is not None and self._key_is_personal():
             self.logger.warning(
                 "Stream '%s': change tracking keeps profiles by '%s', a personal identifier "
@@ -172,12 +166,12 @@ class EventHubSink(BatchSink):
         order = self.services.next_order()
         if not self.group_by_profile:
             self._ungrouped.append((key, _Pending(profile, line, order)))
-        elif (pending := self._pending.get(key)) is not None:
-            pending.held.merge(profile)
-            pending.order = order  # the merged event carries this row's data: it goes here
+        elif (held := self._pending.get(key)) is not None:
+            held.profile.merge(profile)
+            held.order = order  # the merged event carries this row's data: it goes here
             self.tally_duplicate_merged()
         else:
-            self._pending[key] = _Pending(Rows(profile) if self._rows else profile, line, order)
+            self._pending[key] = _Pending(profile, line, order)
 
     def _key_is_personal(self) -> bool:
         field = self.partition_key_field
@@ -230,19 +224,16 @@ class EventHubSink(BatchSink):
         """Build the held events and hand them to the target, which sends them in input order."""
         items = self._ungrouped or list(self._pending.items())
         self._pending, self._ungrouped = {}, []
+        profiles = [(key, held.profile) for key, held in items]
         tracker = self.services.tracker
-        decided = (
-            tracker.decide(self.stream_name, [(key, pending.held) for key, pending in items])
-            if tracker
-            else [None] * len(items)
-        )
+        decided = tracker.decide(self.stream_name, profiles) if tracker else [None] * len(items)
         ready: list[Drained] = []
         rejected: list[tuple[str, int, str]] = []
         for (key, held), result in zip(items, decided, strict=True):
+            profile, change = held.profile, None
             if isinstance(result, Refused):
                 rejected.append((key, held.line, result.reason))
                 continue
-            profile, change = held.profile, None
             if result is not None:
                 decision, change = result
                 profile = ProfileEvent(profile.identities, profile.attributes, decision.memberships)

@@ -24,8 +24,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import orjson
-
 from target_azure_eventhubs.changes.background import Background
 from target_azure_eventhubs.changes.diff import (
     Decision,
@@ -33,9 +31,8 @@ from target_azure_eventhubs.changes.diff import (
     Given,
     diff_profile,
     exit_missing,
-    short_digest,
 )
-from target_azure_eventhubs.changes.store import ChangeStore, RowsDigest, Seen, Stored
+from target_azure_eventhubs.changes.store import ChangeStore, Seen
 from target_azure_eventhubs.errors import SnapshotGuardError
 from target_azure_eventhubs.events import ProfileEvent
 
@@ -59,63 +56,6 @@ class Refused:
 
 
 Result = tuple[Decision, Change] | Refused | None
-
-# Part of every rows digest: a change to how rows are merged or compared makes the digests
-# stored before it stale (they then match nothing, and the profiles are compared again).
-_ROWS_FORMAT = b"rows/1\x00"
-
-
-class Rows:
-    """One profile's converted rows in input order, merged only when the profile is needed.
-
-    A profile whose stored state was made by these very rows (the same `digest`) is
-    unchanged: it needs no merging, no `Given` and no read of its stored row. That is what
-    makes a run on an unchanged snapshot cheaper than sending it.
-    """
-
-    __slots__ = ("_digest", "_merged", "_rows")
-
-    def __init__(self, first: ProfileEvent) -> None:
-        self._rows = [first]
-        self._digest: str | None = None
-        self._merged = False
-
-    def merge(self, later: ProfileEvent) -> None:
-        self._rows.append(later)
-
-    @property
-    def digest(self) -> str:
-        """Of the rows as they came ("" when they cannot be written as JSON)."""
-        if self._digest is None:
-            parts = [(row.identities, row.attributes, row.memberships) for row in self._rows]
-            try:
-                self._digest = short_digest(_ROWS_FORMAT + orjson.dumps(parts, default=str))
-            except TypeError:  # nested beyond orjson's limit: `_given` refuses it
-                self._digest = ""
-        return self._digest
-
-    @property
-    def merged(self) -> bool:
-        """Whether the profile was asked for (its rows merged into one)."""
-        return self._merged
-
-    @property
-    def profile(self) -> ProfileEvent:
-        if len(self._rows) > 1:
-            _ = self.digest  # merging changes the first row
-            merged = self._rows[0]
-            for row in self._rows[1:]:
-                merged.merge(row)
-            self._rows = [merged]
-        self._merged = True
-        return self._rows[0]
-
-
-Item = ProfileEvent | Rows
-
-
-def _profile(item: Item) -> ProfileEvent:
-    return item.profile if isinstance(item, Rows) else item
 
 
 @dataclass(slots=True)
@@ -150,28 +90,6 @@ def _given(profile: ProfileEvent) -> Given | Refused:
         return Refused(f"its attributes cannot be written as JSON: {exc}")
 
 
-def _note_rows(after: Delivered | None, item: Item, given: Given) -> None:
-    """Keep the rows' digest with a state that is exactly what they say: the same rows
-    in a later run are then known unchanged without being compared."""
-    if (
-        after is not None
-        and isinstance(item, Rows)
-        and given.whole
-        and after.digest == given.digest
-    ):
-        after.rows_digest = item.digest or None
-
-
-def _renewal(key: str, item: Item, given: Given, row: Stored | None) -> RowsDigest | None:
-    """(key, digest, rows digest) for an unchanged profile whose stored state is exactly
-    what its rows say, but was made by other rows (or before rows digests were kept)."""
-    if row is None or not isinstance(item, Rows) or not given.whole or row[0] != given.digest:
-        return None
-    if not item.digest or row[1] == item.digest:
-        return None
-    return key, given.digest, item.digest
-
-
 def utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -201,25 +119,19 @@ class ChangeTracker:
 
     # Deciding (the target's main thread) -------------------------------------------------
 
-    def decide(self, stream: str, items: Sequence[tuple[str, Item]]) -> list[Result]:
+    def decide(self, stream: str, items: Sequence[tuple[str, ProfileEvent]]) -> list[Result]:
         """Per item, the event to send and its pending change; None when unchanged."""
         now = self._run_time(stream)
         found, asked = self._overlaid(stream, items)
-        stored = self._background.digests(stream, asked) if asked else None
-        givens, answer = self._givens(items, stored)
-        before = self._lookup(stream, items, givens, found, answer)
+        digests = self._background.digests(stream, asked) if asked else None
+        givens = [_given(profile) for _, profile in items]  # while the store answers
+        before = self._lookup(stream, items, givens, found, digests)
         counts = self.counts_for(stream)
         results: list[Result] = []
         seen: list[Seen] = []
         pending: list[Change] = []
-        renewed: list[RowsDigest] = []
         carry, snapshots = not self.snapshots, self.snapshots
-        for (key, item), given in zip(items, givens, strict=True):
-            if given is None:  # its stored state was made by these very rows
-                counts.unchanged += 1
-                results.append(None)
-                seen.append((key, None))
-                continue
+        for (key, _), given in zip(items, givens, strict=True):
             if isinstance(given, Refused):
                 results.append(given)
                 continue
@@ -230,20 +142,14 @@ class ChangeTracker:
             if decision is None:
                 counts.unchanged += 1
                 results.append(None)
-                if (renew := _renewal(key, item, given, answer.get(key))) is not None:
-                    renewed.append(renew)
                 continue
             before[key] = decision.after
-            _note_rows(decision.after, item, given)
             counts.add(decision)
             change = Change(stream, key, decision.after, next(self._versions))
             pending.append(change)
             results.append((decision, change))
         self._hold(pending)
-        if snapshots:
-            self._background.mark_seen(stream, seen)
-        if self.options.record:
-            self._background.note_rows(stream, renewed)
+        self._background.mark_seen(stream, seen)
         return self._recorded(results)
 
     def _recorded(self, results: list[Result]) -> list[Result]:
@@ -277,7 +183,7 @@ class ChangeTracker:
         return self._times[stream]
 
     def _overlaid(
-        self, stream: str, items: Sequence[tuple[str, Item]]
+        self, stream: str, items: Sequence[tuple[str, ProfileEvent]]
     ) -> tuple[dict[str, Delivered | None], list[str]]:
         """The decisions not yet committed of these profiles, and the keys of the others."""
         found: dict[str, Delivered | None] = {}
@@ -291,48 +197,26 @@ class ChangeTracker:
                     asked[key] = None
         return found, list(asked)
 
-    def _givens(
-        self, items: Sequence[tuple[str, Item]], stored: Future[dict[str, Stored]] | None
-    ) -> tuple[list[Given | Refused | None], dict[str, Stored]]:
-        """Each item's Given, or None for rows that made their profile's stored state."""
-        if stored is None:
-            return [_given(_profile(item)) for _, item in items], {}
-        for _, item in items:  # while the store answers
-            if isinstance(item, Rows):
-                _ = item.digest
-        answer = stored.result()
-        givens: list[Given | Refused | None] = []
-        for key, item in items:
-            row = answer.get(key)
-            if row is not None and row[1] and isinstance(item, Rows) and row[1] == item.digest:
-                givens.append(None)
-            else:
-                givens.append(_given(_profile(item)))
-        return givens, answer
-
     def _lookup(
         self,
         stream: str,
-        items: Sequence[tuple[str, Item]],
-        givens: Sequence[Given | Refused | None],
+        items: Sequence[tuple[str, ProfileEvent]],
+        givens: Sequence[Given | Refused],
         found: dict[str, Delivered | None],
-        answer: dict[str, Stored],
+        digests: Future[dict[str, str]] | None,
     ) -> dict[str, Delivered | None]:
-        """What consumers were last sent for each profile to compare: `found` in the
-        overlay, else the store's rows. A stored row whose digest is the input's is not
-        read."""
+        """What consumers were last sent for each profile: `found` in the overlay, else
+        the store's rows. A stored row whose digest is the input's is not read."""
+        if digests is None:
+            return found
         same: dict[str, Given | None] = {}  # None: read the row whatever its digest
         for (key, _), given in zip(items, givens, strict=True):
-            if given is None:
-                continue  # unchanged: nothing to compare
             if key in same or not isinstance(given, Given) or not given.whole:
                 same[key] = None
             else:
                 same[key] = given
         read = []
-        for key, (digest, _) in answer.items():
-            if key not in same:
-                continue
+        for key, digest in digests.result().items():
             held = same[key]
             if held is not None and digest == held.digest:
                 found[key] = Delivered.known(held)

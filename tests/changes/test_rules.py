@@ -23,7 +23,6 @@ from target_azure_eventhubs.changes.diff import (
 )
 from target_azure_eventhubs.changes.store import DEFAULT_STORE, Missing, safe_location
 from target_azure_eventhubs.changes.tracker import ChangeTracker, Counts, Options
-from target_azure_eventhubs.changes.tracker import Rows as InputRows
 from target_azure_eventhubs.errors import ChangeStoreError, ConfigurationError, SnapshotGuardError
 from target_azure_eventhubs.events import ProfileEvent
 from tests.changes.support import PG_PASSWORD, StoreView, utc_now
@@ -714,92 +713,3 @@ def test_snapshots_of_a_stream_one_after_another_in_one_run(tmp_path: Path) -> N
     assert snapshot([], 3) == {"p1", "p2"}  # an empty snapshot: every membership exits
     assert view.rows() == {}
     tracker.close()
-
-
-# Rows digests: the rows that made a stored state are unchanged without being compared ------
-
-
-def rows_of(*members: dict[str, dict], attrs: dict = ATTRS) -> InputRows:
-    """One profile's rows as the sink holds them, one membership per row."""
-    rows = InputRows(profile(members[0], attrs=attrs))
-    for later in members[1:]:
-        rows.merge(profile(later, attrs=attrs))
-    return rows
-
-
-def snapshot_run(
-    url: str, items: list[tuple[str, InputRows]], *, record: bool = True
-) -> tuple[list, dict[str, dict], Counts]:
-    """One run of a complete snapshot: (results, exit events by key, counts), every event
-    accepted."""
-    options = Options(snapshot_end="end_of_input", record=record, max_exit_fraction=1)
-    tracker = ChangeTracker(open_store(url, read_only=not record), options)
-    try:
-        results = tracker.decide(S, items)
-        tracker.register(1, [r[1] for r in results if isinstance(r, tuple)])
-        tracker.commit_through(1)
-        exits = [item for batch in tracker.exits(S) for item in batch]
-        tracker.register(2, [change for *_, change in exits])
-        tracker.commit_through(2)
-        tracker.finish()
-        return results, {key: d.memberships for key, _, d, _ in exits}, tracker.counts[S]
-    finally:
-        tracker.close()
-
-
-def test_rows_that_made_a_state_are_known_unchanged_without_merging(store: StoreView) -> None:
-    def p1(*order: str) -> InputRows:
-        return rows_of(*({seg: {"lastQualificationTime": T1}} for seg in order))
-
-    # First run: both realized; each state keeps the digest of the rows that made it.
-    results, exits, _ = snapshot_run(store.url, [("p1", p1("A", "B")), ("p2", rows_of({"A": {}}))])
-    assert [r[0].realized for r in results if isinstance(r, tuple)] == [2, 1]
-    assert exits == {}
-    assert store.rows_digests(S) == {"p1": p1("A", "B").digest, "p2": rows_of({"A": {}}).digest}
-
-    # The same rows again: unchanged, never merged, nothing exits.
-    again = [("p1", p1("A", "B")), ("p2", rows_of({"A": {}}))]
-    results, exits, counts = snapshot_run(store.url, again)
-    assert results == [None, None] and exits == {}
-    assert counts == Counts(unchanged=2)
-    assert not any(rows.merged for _, rows in again)
-
-    # Other rows with the same content (another order) are compared: unchanged, and their
-    # digest is kept for the next run. A changed attribute is sent and kept too.
-    reordered, changed = p1("B", "A"), rows_of({"A": {}}, attrs={"tier": "gold"})
-    results, exits, counts = snapshot_run(store.url, [("p1", reordered), ("p2", changed)])
-    assert results[0] is None and reordered.merged
-    assert isinstance(results[1], tuple) and results[1][0].existing == 1
-    assert store.rows_digests(S) == {"p1": reordered.digest, "p2": changed.digest}
-
-    # A membership that exits because the snapshot lacks it: the state is no longer what
-    # any rows said, so the next run compares the profile (and keeps its rows' digest).
-    results, exits, _ = snapshot_run(store.url, [("p1", p1("A")), ("p2", changed)])
-    assert results == [None, None]
-    assert set(exits) == {"p1"} and exits["p1"]["B"]["status"] == "exited"
-    assert store.rows_digests(S) == {"p1": None, "p2": changed.digest}
-    only_a = p1("A")
-    results, exits, _ = snapshot_run(store.url, [("p1", only_a), ("p2", changed)])
-    assert results == [None, None] and exits == {} and only_a.merged
-    assert store.rows_digests(S) == {"p1": only_a.digest, "p2": changed.digest}
-    memberships = store.memberships(S)
-    assert memberships["p1"] == {"A": T1} and set(memberships["p2"]) == {"A"}
-
-
-def test_a_version_1_store_is_read_by_a_dry_run_and_upgraded_by_a_run(store: StoreView) -> None:
-    snapshot_run(store.url, [("p1", rows_of({"A": {"lastQualificationTime": T1}}))])
-    store.execute(
-        "ALTER TABLE change_tracking_profiles DROP COLUMN rows_digest",
-        "UPDATE change_tracking_meta SET value = '1' WHERE key = 'schema_version'",
-    )
-    rows = rows_of({"A": {"lastQualificationTime": T1}})
-
-    results, _, counts = snapshot_run(store.url, [("p1", rows)], record=False)
-    assert results == [None] and counts == Counts(unchanged=1)
-    assert store._query("SELECT value FROM change_tracking_meta") == [("1",)]  # untouched
-
-    results, _, _ = snapshot_run(store.url, [("p1", rows_of({"A": {}}))])
-    assert results == [None]
-    assert store._query("SELECT value FROM change_tracking_meta") == [("2",)]
-    assert store.memberships(S) == {"p1": {"A": T1}}
-    assert store.rows_digests(S) == {"p1": rows_of({"A": {}}).digest}  # kept while unchanged
