@@ -11,11 +11,14 @@ import typing as t
 from dataclasses import dataclass
 
 import fastjsonschema
+import orjson
 from singer_sdk import metrics
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
+import target_azure_eventhubs
+from target_azure_eventhubs.changes.diff import short_digest
 from target_azure_eventhubs.changes.tracker import Change, ChangeTracker, Refused
 from target_azure_eventhubs.delivery.encoding import Outbound, message_size
 from target_azure_eventhubs.errors import InvalidRecordFailure
@@ -60,11 +63,85 @@ class RecordRejected(Exception):
         self.key = key
 
 
+class HeldRows:
+    """A tracked profile's records as they came, converted only if its event may be needed.
+
+    Its `digest` covers the records and the conversion settings: records whose digest is
+    the one kept with the profile's stored state are unchanged, and are never converted
+    (see `changes.tracker.Held`). Conversion errors are kept in `refused` and reported
+    when the batch is drained.
+    """
+
+    __slots__ = ("_converted", "_digest", "_profile", "_records", "_settings", "_tag", "refused")
+
+    def __init__(
+        self, settings: ConversionSettings, tag: bytes, record: dict[str, t.Any], line: int
+    ) -> None:
+        self._settings, self._tag = settings, tag
+        self._records = [(record, line)]
+        self._digest: str | None = None
+        self._profile: ProfileEvent | None = None
+        self._converted = False
+        self.refused: list[tuple[int, str, dict[str, t.Any]]] = []  # (line, reason, record)
+
+    def add(self, record: dict[str, t.Any], line: int) -> None:
+        self._records.append((record, line))
+
+    @property
+    def digest(self) -> str:
+        if self.refused:  # the next run reports them again: it must convert
+            return ""
+        if self._digest is None:
+            records = [record for record, _ in self._records]
+            try:
+                self._digest = short_digest(self._tag + orjson.dumps(records))
+            except TypeError:  # a value JSON cannot hold: compared whole every time
+                self._digest = ""
+        return self._digest
+
+    @property
+    def converted(self) -> bool:
+        """Whether its records were converted (an unchanged profile's never are)."""
+        return self._converted
+
+    @property
+    def profile(self) -> ProfileEvent | None:
+        if not self._converted:
+            self._converted = True
+            self._profile = self._convert()
+        return self._profile
+
+    def _convert(self) -> ProfileEvent | None:
+        merged: ProfileEvent | None = None
+        for record, line in self._records:
+            try:
+                row = convert_record(record, self._settings)
+            except InvalidRecordError as exc:
+                self.refused.append((line, exc.reason, record))
+                continue
+            if merged is None:
+                merged = row
+            else:
+                merged.merge(row)
+        return merged
+
+
+def settings_tag(settings: ConversionSettings) -> bytes:
+    """What, besides the records, decides what they convert to: the settings and the
+    version that converts them (a new one compares every profile once)."""
+    text = f"{target_azure_eventhubs.__version__}\x00{settings!r}"
+    return short_digest(text.encode()).encode()
+
+
 @dataclass(slots=True)
 class _Pending:
-    profile: ProfileEvent
+    held: ProfileEvent | HeldRows  # with change tracking and a key field, the records
     line: int
     order: int  # input position of the latest row merged in (see Target.next_order)
+
+    @property
+    def profile(self) -> ProfileEvent | None:
+        return self.held if isinstance(self.held, ProfileEvent) else self.held.profile
 
 
 _Keyed = tuple[str, _Pending]
@@ -118,6 +195,11 @@ class EventHubSink(BatchSink):
             self.key_properties[0] if self.key_properties else None
         )
         self.group_by_profile = settings.group_by_profile
+        # Records of a tracked profile keyed by a field wait unconverted (see HeldRows).
+        self._hold_rows = bool(
+            services.tracker is not None and self.group_by_profile and self.partition_key_field
+        )
+        self._tag = settings_tag(self.settings) if self._hold_rows else b""
         if services.tracker is not None and self._key_is_personal():
             self.logger.warning(
                 "Stream '%s': change tracking keeps profiles by '%s', a personal identifier "
@@ -158,6 +240,9 @@ class EventHubSink(BatchSink):
                 self._validator.validate(record)
             except InvalidRecord as exc:
                 raise RecordRejected(str(exc), self.record_label(record)) from None
+        if self._hold_rows:
+            self._hold(record, line)
+            return
         try:
             profile = convert_record(record, self.settings)
         except InvalidRecordError as exc:
@@ -166,12 +251,24 @@ class EventHubSink(BatchSink):
         order = self.services.next_order()
         if not self.group_by_profile:
             self._ungrouped.append((key, _Pending(profile, line, order)))
-        elif (held := self._pending.get(key)) is not None:
-            held.profile.merge(profile)
-            held.order = order  # the merged event carries this row's data: it goes here
+        elif (pending := self._pending.get(key)) is not None:
+            t.cast(ProfileEvent, pending.held).merge(profile)
+            pending.order = order  # the merged event carries this row's data: it goes here
             self.tally_duplicate_merged()
         else:
             self._pending[key] = _Pending(profile, line, order)
+
+    def _hold(self, record: dict[str, t.Any], line: int) -> None:
+        key = self._field_key(record)
+        order = self.services.next_order()
+        if (pending := self._pending.get(key)) is not None:
+            t.cast(HeldRows, pending.held).add(record, line)
+            pending.order = order
+            self.tally_duplicate_merged()
+        else:
+            self._pending[key] = _Pending(
+                HeldRows(self.settings, self._tag, record, line), line, order
+            )
 
     def _key_is_personal(self) -> bool:
         field = self.partition_key_field
@@ -187,15 +284,18 @@ class EventHubSink(BatchSink):
         if tracker is not None and value not in (None, ""):
             tracker.present(self.stream_name, str(value))
 
+    def _field_key(self, record: dict[str, t.Any]) -> str:
+        value = record.get(t.cast(str, self.partition_key_field))
+        if value is None or value == "":
+            raise RecordRejected(
+                f"the partition key field '{self.partition_key_field}' is empty",
+                self.record_label(record),
+            )
+        return str(value)
+
     def _partition_key(self, record: dict[str, t.Any], profile: ProfileEvent) -> str:
         if self.partition_key_field:
-            value = record.get(self.partition_key_field)
-            if value is None or value == "":
-                raise RecordRejected(
-                    f"the partition key field '{self.partition_key_field}' is empty",
-                    self.record_label(record),
-                )
-            return str(value)
+            return self._field_key(record)
         key = profile.first_identity()
         if key is None:  # conversion already refuses records without identities
             raise RecordRejected("the record has no identity to key it by", None)
@@ -224,30 +324,37 @@ class EventHubSink(BatchSink):
         """Build the held events and hand them to the target, which sends them in input order."""
         items = self._ungrouped or list(self._pending.items())
         self._pending, self._ungrouped = {}, []
-        profiles = [(key, held.profile) for key, held in items]
         tracker = self.services.tracker
-        decided = tracker.decide(self.stream_name, profiles) if tracker else [None] * len(items)
+        decided = (
+            tracker.decide(self.stream_name, [(key, pending.held) for key, pending in items])
+            if tracker
+            else [None] * len(items)
+        )
         ready: list[Drained] = []
-        rejected: list[tuple[str, int, str]] = []
-        for (key, held), result in zip(items, decided, strict=True):
-            profile, change = held.profile, None
+        rejected: list[tuple[str, int, str, dict[str, t.Any] | None]] = []
+        for (key, pending), result in zip(items, decided, strict=True):
+            if isinstance(pending.held, HeldRows):  # records the conversion refused
+                rejected += [(key, *row) for row in pending.held.refused]
             if isinstance(result, Refused):
-                rejected.append((key, held.line, result.reason))
+                if pending.profile is not None:  # else each of its records is reported
+                    rejected.append((key, pending.line, result.reason, None))
                 continue
+            if result is None and tracker is not None:
+                continue  # unchanged: consumers know it already
+            profile, change = t.cast(ProfileEvent, pending.profile), None
             if result is not None:
                 decision, change = result
                 profile = ProfileEvent(profile.identities, profile.attributes, decision.memberships)
-            elif tracker is not None:
-                continue  # unchanged: consumers know it already
             try:
                 out = self._outbound(profile)
             except TypeError as exc:  # orjson: nesting beyond its limit, and the like
-                rejected.append((key, held.line, f"its event cannot be encoded as JSON: {exc}"))
+                reason = f"its event cannot be encoded as JSON: {exc}"
+                rejected.append((key, pending.line, reason, None))
                 continue
-            ready.append(self._drained(held.order, key, out, held.line, change))
+            ready.append(self._drained(pending.order, key, out, pending.line, change))
         self.services.enqueue(ready)
-        for key, line, reason in rejected:
-            self._reject(key, line, reason)
+        for key, line, reason, record in sorted(rejected, key=lambda item: item[1]):
+            self._reject(key, line, reason, record)
 
     def exit_events(self, exits: list[tuple[str, ProfileEvent, Change]]) -> list[Drained]:
         """The events of memberships a completed snapshot lacks (no input line names them)."""
@@ -271,14 +378,21 @@ class EventHubSink(BatchSink):
         )
         self._reject(event.key, event.line, reason)
 
-    def _reject(self, key: str, line: int, reason: str) -> None:
+    def _reject(
+        self, key: str, line: int, reason: str, record: dict[str, t.Any] | None = None
+    ) -> None:
+        """Apply `on_invalid_record`; a held record refused and passed over still holds
+        its profile's memberships (`keep_refused`)."""
+        label = self._key_label(key) if record is None else self.record_label(record)
         try:
             self.services.invalid.handle(
-                stream=self.stream_name, line=line, key=self._key_label(key), reason=reason
+                stream=self.stream_name, line=line, key=label, reason=reason, record=record
             )
         except InvalidRecordFailure as failure:
             failure.during_drain = True
             raise
+        if record is not None:
+            self.keep_refused(record)
 
     def _outbound(self, profile: ProfileEvent) -> Outbound:
         body = encode_event(build_event(profile, self.settings))

@@ -12,7 +12,7 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from target_azure_eventhubs.changes.store import ChangeStore, Seen
+from target_azure_eventhubs.changes.store import ChangeStore, RowsDigest, Seen, Stored
 
 
 class Background:
@@ -21,7 +21,7 @@ class Background:
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="change-store")
         self._writes: deque[Future[None]] = deque()
 
-    def digests(self, stream: str, keys: Sequence[str]) -> Future[dict[str, str]]:
+    def digests(self, stream: str, keys: Sequence[str]) -> Future[dict[str, Stored]]:
         """The stored digests of `keys`, once the writes asked for before are done."""
         self.raise_failed()
         return self._thread.submit(self._store.digests, stream, keys)
@@ -30,6 +30,11 @@ class Background:
         if seen:
             self.raise_failed()
             self._writes.append(self._thread.submit(self._store.mark_seen, stream, seen))
+
+    def note_rows(self, stream: str, rows: Sequence[RowsDigest]) -> None:
+        if rows:
+            self.raise_failed()
+            self._writes.append(self._thread.submit(self._store.note_rows, stream, rows))
 
     def raise_failed(self) -> None:
         """Raise the error of a write that failed; forget the ones that succeeded."""

@@ -16,11 +16,15 @@ import orjson
 from target_azure_eventhubs.changes.diff import Delivered
 from target_azure_eventhubs.changes.store import (
     SCHEMA_VERSION,
+    UPGRADABLE_VERSION,
     ChangeStore,
     Missing,
     Row,
+    RowsDigest,
     Seen,
+    Stored,
     decode_row,
+    row_columns,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
 
@@ -37,6 +41,7 @@ _SCHEMA = [
         membership_count integer NOT NULL,
         digest text NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now(),
+        rows_digest text,
         PRIMARY KEY (stream, profile_key))""",
     """CREATE TABLE IF NOT EXISTS change_tracking_runs (
         stream text PRIMARY KEY, started_at text NOT NULL, finished boolean NOT NULL)""",
@@ -55,8 +60,9 @@ _SESSION = [
 # the row's text again for every field (twice the server's time for a batch).
 _UPSERT = """
 INSERT INTO change_tracking_profiles
-    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest)
-SELECT r->>0, r->>1, r->>2, r->>3, (r->4)::text, (r->>5)::integer, r->>6
+    (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest,
+     rows_digest)
+SELECT r->>0, r->>1, r->>2, r->>3, (r->4)::text, (r->>5)::integer, r->>6, r->>7
 FROM jsonb_array_elements(%s::jsonb) AS r
 ON CONFLICT (stream, profile_key) DO UPDATE SET
     identity_map = excluded.identity_map,
@@ -64,7 +70,13 @@ ON CONFLICT (stream, profile_key) DO UPDATE SET
     memberships = excluded.memberships,
     membership_count = excluded.membership_count,
     digest = excluded.digest,
+    rows_digest = excluded.rows_digest,
     updated_at = now()
+"""
+_NOTE_ROWS = """
+UPDATE change_tracking_profiles AS p SET rows_digest = r->>2
+FROM jsonb_array_elements(%s::jsonb) AS r
+WHERE p.stream = %s AND p.profile_key = r->>0 AND p.digest = r->>1
 """
 _DELETE = """
 DELETE FROM change_tracking_profiles AS p USING jsonb_array_elements(%s::jsonb) AS r
@@ -115,6 +127,7 @@ class PostgresStore(ChangeStore):
         self._db: Any = None
         self._writer: Any = None  # commits
         self._snapshots: set[str] = set()  # streams whose advisory lock this session holds
+        self._rows_digest = "p.rows_digest"  # "NULL" in a dry run on a version 1 store
         self._guard("open", self._open)
 
     def _open(self) -> None:
@@ -134,18 +147,31 @@ class PostgresStore(ChangeStore):
             ).fetchone()[0]
             for statement in self._schema():
                 self._db.execute(statement, (SCHEMA_VERSION,) if "%s" in statement else None)
-        version = self._db.execute(
-            "SELECT value FROM change_tracking_meta WHERE key = 'schema_version'"
-        ).fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise ChangeStoreError(
-                f"change store {self.location} has schema version {version}; this version "
-                f"of target-azure-eventhubs reads version {SCHEMA_VERSION}"
-            )
+            self._check_version()
         for statement in _SESSION:
             self._db.execute(statement)
         if not self.read_only:
             self._writer = self._connect(psycopg)
+
+    def _check_version(self) -> None:
+        version = self._db.execute(
+            "SELECT value FROM change_tracking_meta WHERE key = 'schema_version'"
+        ).fetchone()[0]
+        if version == UPGRADABLE_VERSION and self.read_only:
+            self._rows_digest = "NULL"
+        elif version == UPGRADABLE_VERSION:
+            self._db.execute(
+                "ALTER TABLE change_tracking_profiles ADD COLUMN IF NOT EXISTS rows_digest text"
+            )
+            self._db.execute(
+                "UPDATE change_tracking_meta SET value = %s WHERE key = 'schema_version'",
+                (SCHEMA_VERSION,),
+            )
+        elif version != SCHEMA_VERSION:
+            raise ChangeStoreError(
+                f"change store {self.location} has schema version {version}; this version "
+                f"of target-azure-eventhubs reads version {SCHEMA_VERSION}"
+            )
 
     def _connect(self, psycopg: Any) -> Any:
         connection = psycopg.connect(
@@ -173,17 +199,19 @@ class PostgresStore(ChangeStore):
         rows = self._db.execute(_BY_KEYS.format(_ROW), (orjson.dumps(keys).decode(), stream))
         return {key: decode_row(*row) for key, *row in rows}
 
-    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
-        rows = self._db.execute(_BY_KEYS.format("digest"), (orjson.dumps(keys).decode(), stream))
-        return dict(rows)
+    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, Stored]:
+        rows = self._db.execute(
+            _BY_KEYS.format(f"p.digest, {self._rows_digest}"),
+            (orjson.dumps(keys).decode(), stream),
+        )
+        return {key: (digest, rows_digest) for key, digest, rows_digest in rows}
+
+    def _note_rows(self, stream: str, rows: Sequence[RowsDigest]) -> None:
+        self._writer.execute(_NOTE_ROWS, (orjson.dumps(rows).decode(), stream))
 
     def _commit(self, rows: Sequence[Row]) -> None:
         final = {(stream, key): after for stream, key, after in rows}  # one write per row
-        upserts = [
-            (s, k, d.identity_json, d.attributes_fp, d.memberships, len(d.memberships), d.digest)
-            for (s, k), d in final.items()
-            if d is not None
-        ]
+        upserts = [row_columns(s, k, d) for (s, k), d in final.items() if d is not None]
         deletes = [key for key, after in final.items() if after is None]
         with self._writer.transaction():
             if upserts:

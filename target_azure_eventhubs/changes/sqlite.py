@@ -19,11 +19,15 @@ import orjson
 from target_azure_eventhubs.changes.diff import Delivered
 from target_azure_eventhubs.changes.store import (
     SCHEMA_VERSION,
+    UPGRADABLE_VERSION,
     ChangeStore,
     Missing,
     Row,
+    RowsDigest,
     Seen,
+    Stored,
     decode_row,
+    row_columns,
     sqlite_path,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
@@ -44,6 +48,7 @@ CREATE TABLE IF NOT EXISTS change_tracking_profiles (
     membership_count INTEGER NOT NULL,
     digest TEXT NOT NULL,
     updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+    rows_digest TEXT,
     PRIMARY KEY (stream, profile_key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS change_tracking_runs (
@@ -65,10 +70,11 @@ CREATE INDEX IF NOT EXISTS temp.change_tracking_seen_key
 _UPSERT = """
 INSERT INTO change_tracking_profiles
     (stream, profile_key, identity_map, attributes_fp, memberships, membership_count, digest,
-     updated_at)
+     rows_digest, updated_at)
 SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
     json_extract(value, '$[3]'), json_extract(value, '$[4]'), json_extract(value, '$[5]'),
-    json_extract(value, '$[6]'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+    json_extract(value, '$[6]'), json_extract(value, '$[7]'),
+    strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
 FROM json_each(?) WHERE true
 ON CONFLICT (stream, profile_key) DO UPDATE SET
     identity_map = excluded.identity_map,
@@ -76,7 +82,14 @@ ON CONFLICT (stream, profile_key) DO UPDATE SET
     memberships = excluded.memberships,
     membership_count = excluded.membership_count,
     digest = excluded.digest,
+    rows_digest = excluded.rows_digest,
     updated_at = excluded.updated_at
+"""
+_NOTE_ROWS = """
+UPDATE change_tracking_profiles AS p SET rows_digest = json_extract(r.value, '$[2]')
+FROM json_each(?) AS r
+WHERE p.stream = ? AND p.profile_key = json_extract(r.value, '$[0]')
+    AND p.digest = json_extract(r.value, '$[1]')
 """
 _DELETE = """
 DELETE FROM change_tracking_profiles WHERE (stream, profile_key) IN
@@ -120,6 +133,7 @@ class SQLiteStore(ChangeStore):
         self._db: sqlite3.Connection | None = None
         self._writer: sqlite3.Connection | None = None  # commits
         self._stale: set[str] = set()  # streams whose seen rows are of an ended snapshot
+        self._rows_digest = "p.rows_digest"  # "NULL" in a dry run on a version 1 store
         self._guard("open", self._open)
 
     def _open(self) -> None:
@@ -163,6 +177,15 @@ class SQLiteStore(ChangeStore):
             self._db.execute(
                 "INSERT INTO change_tracking_meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
             )
+        elif version[0] == UPGRADABLE_VERSION and self.read_only:
+            self._rows_digest = "NULL"
+        elif version[0] == UPGRADABLE_VERSION:
+            with self._transaction() as cursor:
+                cursor.execute("ALTER TABLE change_tracking_profiles ADD COLUMN rows_digest TEXT")
+                cursor.execute(
+                    "UPDATE change_tracking_meta SET value = ? WHERE key = 'schema_version'",
+                    (SCHEMA_VERSION,),
+                )
         elif version[0] != SCHEMA_VERSION:
             raise ChangeStoreError(
                 f"change store {self.location} has schema version {version[0]}; this version "
@@ -216,23 +239,23 @@ class SQLiteStore(ChangeStore):
         )
         return {key: decode_row(*row) for key, *row in rows}
 
-    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
+    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, Stored]:
         assert self._db is not None
         rows = self._db.execute(
-            "SELECT p.profile_key, p.digest "
+            f"SELECT p.profile_key, p.digest, {self._rows_digest} "
             f"FROM json_each(?) AS j CROSS JOIN change_tracking_profiles AS p {_BY_KEY}",
             (orjson.dumps(keys), stream),
         )
-        return dict(rows)
+        return {key: (digest, rows_digest) for key, digest, rows_digest in rows}
+
+    def _note_rows(self, stream: str, rows: Sequence[RowsDigest]) -> None:
+        with self._transaction(self._writer) as cursor:
+            cursor.execute(_NOTE_ROWS, (orjson.dumps(rows), stream))
 
     def _commit(self, rows: Sequence[Row]) -> None:
         final = {(stream, key): after for stream, key, after in rows}  # a later write wins
         # Memberships travel as JSON objects inside the array; SQLite stores their text.
-        upserts = [
-            (s, k, d.identity_json, d.attributes_fp, d.memberships, len(d.memberships), d.digest)
-            for (s, k), d in final.items()
-            if d is not None
-        ]
+        upserts = [row_columns(s, k, d) for (s, k), d in final.items() if d is not None]
         deletes = [key for key, after in final.items() if after is None]
         with self._transaction(self._writer) as cursor:
             if upserts:

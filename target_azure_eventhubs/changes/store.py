@@ -25,11 +25,17 @@ from target_azure_eventhubs.changes.diff import Delivered
 from target_azure_eventhubs.errors import ChangeStoreError, ConfigurationError
 
 DEFAULT_STORE = "sqlite:///.target-azure-eventhubs/changes.sqlite"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+# Stores of version 1 lack `rows_digest`; opening one for writing adds it.
+UPGRADABLE_VERSION = "1"
 _T = TypeVar("_T")
 
 # A row to write: (stream, profile key, the delivered state, or None to delete the row).
 Row = tuple[str, str, Delivered | None]
+# What `digests` reads of a profile: its digest and its rows digest (see Delivered).
+Stored = tuple[str, str | None]
+# An unchanged profile's rows digest to keep: (profile key, its stored digest, rows digest).
+RowsDigest = tuple[str, str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +49,21 @@ class Missing:
 
 
 decode_row = Delivered.stored
+
+
+def row_columns(stream: str, key: str, after: Delivered) -> tuple[object, ...]:
+    """A state's columns, in the order the stores' upserts read them."""
+    memberships = after.memberships
+    return (
+        stream,
+        key,
+        after.identity_json,
+        after.attributes_fp,
+        memberships,
+        len(memberships),
+        after.digest,
+        after.rows_digest,
+    )
 
 
 # A profile seen in a snapshot: its key, and the memberships its rows held, or None when
@@ -136,9 +157,15 @@ class ChangeStore(abc.ABC):
     def load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]:
         return self._guard("read", lambda: self._load(stream, keys))
 
-    def digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]:
-        """The digest of each stored profile of `keys`: an unchanged one needs no more."""
+    def digests(self, stream: str, keys: Sequence[str]) -> dict[str, Stored]:
+        """The digests of each stored profile of `keys`: an unchanged one needs no more."""
         return self._guard("read", lambda: self._digests(stream, keys))
+
+    def note_rows(self, stream: str, rows: Sequence[RowsDigest]) -> None:
+        """Keep the rows digests of unchanged profiles, each only while the profile's
+        stored digest is still the one given (a commit since then wins)."""
+        if rows:
+            self._guard("write", lambda: self._note_rows(stream, rows), write=True)
 
     def commit(self, rows: Sequence[Row]) -> None:
         if rows:
@@ -191,7 +218,10 @@ class ChangeStore(abc.ABC):
     def _load(self, stream: str, keys: Sequence[str]) -> dict[str, Delivered]: ...
 
     @abc.abstractmethod
-    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, str]: ...
+    def _digests(self, stream: str, keys: Sequence[str]) -> dict[str, Stored]: ...
+
+    @abc.abstractmethod
+    def _note_rows(self, stream: str, rows: Sequence[RowsDigest]) -> None: ...
 
     @abc.abstractmethod
     def _commit(self, rows: Sequence[Row]) -> None: ...

@@ -22,7 +22,7 @@ from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from target_azure_eventhubs.changes.background import Background
 from target_azure_eventhubs.changes.diff import (
@@ -32,7 +32,7 @@ from target_azure_eventhubs.changes.diff import (
     diff_profile,
     exit_missing,
 )
-from target_azure_eventhubs.changes.store import ChangeStore, Seen
+from target_azure_eventhubs.changes.store import ChangeStore, RowsDigest, Seen, Stored
 from target_azure_eventhubs.errors import SnapshotGuardError
 from target_azure_eventhubs.events import ProfileEvent
 
@@ -56,6 +56,31 @@ class Refused:
 
 
 Result = tuple[Decision, Change] | Refused | None
+
+
+class Held(Protocol):
+    """A profile as the sink holds it: its input rows, converted only when asked for.
+
+    A profile whose stored state was made by these very rows (the same `digest`) is
+    unchanged: it is neither converted nor compared. That is what makes a run on an
+    unchanged snapshot cheaper than sending it.
+    """
+
+    @property
+    def digest(self) -> str:
+        """Of the rows as they came; "" when they cannot be recognised again (a row was
+        refused, or they cannot be written as JSON)."""
+
+    @property
+    def profile(self) -> ProfileEvent | None:
+        """The rows converted and merged; None when every row was refused."""
+
+
+Item = ProfileEvent | Held
+
+
+def _profile(item: Item) -> ProfileEvent | None:
+    return item if isinstance(item, ProfileEvent) else item.profile
 
 
 @dataclass(slots=True)
@@ -83,11 +108,33 @@ class Options:
     max_exit_fraction: float = 0.5
 
 
-def _given(profile: ProfileEvent) -> Given | Refused:
+def _given(profile: ProfileEvent | None) -> Given | Refused:
+    if profile is None:  # the sink reports each of its rows
+        return Refused("none of its rows could be converted")
     try:
         return Given.of(profile.identities, profile.attributes, profile.memberships)
     except TypeError as exc:  # orjson: attributes nested beyond its limit
         return Refused(f"its attributes cannot be written as JSON: {exc}")
+
+
+def _note_rows(after: Delivered | None, item: Item, given: Given) -> None:
+    """Keep the rows' digest with a state that is exactly what they say: the same rows
+    in a later run are then known unchanged without being converted."""
+    if after is None or isinstance(item, ProfileEvent) or not given.whole:
+        return
+    if after.digest == given.digest:
+        after.rows_digest = item.digest or None
+
+
+def _renewal(key: str, item: Item, given: Given, row: Stored | None) -> RowsDigest | None:
+    """(key, digest, rows digest) for an unchanged profile whose stored state is exactly
+    what its rows say but has no rows digest (its last change was an exit found at the end
+    of a snapshot, or the store predates rows digests)."""
+    if row is None or row[1] is not None or isinstance(item, ProfileEvent):
+        return None
+    if not given.whole or row[0] != given.digest or not item.digest:
+        return None
+    return key, given.digest, item.digest
 
 
 def utc_now() -> str:
@@ -103,6 +150,9 @@ class ChangeTracker:
         self.logger = logger or logging.getLogger("target_azure_eventhubs.changes")
         self.counts: dict[str, Counts] = {}
         self._times: dict[str, str] = {}
+        # Streams whose snapshot began with nothing delivered: every profile the store will
+        # hold for them comes from the snapshot itself, so none can be missing from it.
+        self._fresh: set[str] = set()
         self._overlay: dict[tuple[str, str], tuple[int, Delivered | None]] = {}
         self._versions = itertools.count(1)
         self._unmarked: list[Change] = []
@@ -119,19 +169,25 @@ class ChangeTracker:
 
     # Deciding (the target's main thread) -------------------------------------------------
 
-    def decide(self, stream: str, items: Sequence[tuple[str, ProfileEvent]]) -> list[Result]:
+    def decide(self, stream: str, items: Sequence[tuple[str, Item]]) -> list[Result]:
         """Per item, the event to send and its pending change; None when unchanged."""
         now = self._run_time(stream)
         found, asked = self._overlaid(stream, items)
-        digests = self._background.digests(stream, asked) if asked else None
-        givens = [_given(profile) for _, profile in items]  # while the store answers
-        before = self._lookup(stream, items, givens, found, digests)
+        stored = self._background.digests(stream, asked) if asked else None
+        givens, answer = self._givens(items, stored)
+        before = self._lookup(stream, items, givens, found, answer)
         counts = self.counts_for(stream)
         results: list[Result] = []
         seen: list[Seen] = []
         pending: list[Change] = []
+        renewed: list[RowsDigest] = []
         carry, snapshots = not self.snapshots, self.snapshots
-        for (key, _), given in zip(items, givens, strict=True):
+        for (key, item), given in zip(items, givens, strict=True):
+            if given is None:  # its stored state was made by these very rows
+                counts.unchanged += 1
+                results.append(None)
+                seen.append((key, None))
+                continue
             if isinstance(given, Refused):
                 results.append(given)
                 continue
@@ -142,14 +198,20 @@ class ChangeTracker:
             if decision is None:
                 counts.unchanged += 1
                 results.append(None)
+                if (renew := _renewal(key, item, given, answer.get(key))) is not None:
+                    renewed.append(renew)
                 continue
             before[key] = decision.after
+            _note_rows(decision.after, item, given)
             counts.add(decision)
             change = Change(stream, key, decision.after, next(self._versions))
             pending.append(change)
             results.append((decision, change))
         self._hold(pending)
-        self._background.mark_seen(stream, seen)
+        if snapshots and stream not in self._fresh:
+            self._background.mark_seen(stream, seen)
+        if self.options.record:
+            self._background.note_rows(stream, renewed)
         return self._recorded(results)
 
     def _recorded(self, results: list[Result]) -> list[Result]:
@@ -172,18 +234,21 @@ class ChangeTracker:
                     stream,
                     when,
                 )
-            elif not self.store.created and not self.store.has_profiles(stream):
+            empty = self.store.created or not self.store.has_profiles(stream)
+            if empty and when == now and not self.store.created:
                 self.logger.info(
                     "Change tracking: stream '%s' has no delivered profiles in %s yet: "
                     "every profile is new in this run",
                     stream,
                     self.store.location,
                 )
+            if empty and self.snapshots:
+                self._fresh.add(stream)
             self._times[stream] = when
         return self._times[stream]
 
     def _overlaid(
-        self, stream: str, items: Sequence[tuple[str, ProfileEvent]]
+        self, stream: str, items: Sequence[tuple[str, Item]]
     ) -> tuple[dict[str, Delivered | None], list[str]]:
         """The decisions not yet committed of these profiles, and the keys of the others."""
         found: dict[str, Delivered | None] = {}
@@ -197,26 +262,48 @@ class ChangeTracker:
                     asked[key] = None
         return found, list(asked)
 
+    def _givens(
+        self, items: Sequence[tuple[str, Item]], stored: Future[dict[str, Stored]] | None
+    ) -> tuple[list[Given | Refused | None], dict[str, Stored]]:
+        """Each item's Given, or None for rows that made their profile's stored state."""
+        if stored is None:
+            return [_given(_profile(item)) for _, item in items], {}
+        for _, item in items:  # while the store answers
+            if not isinstance(item, ProfileEvent):
+                _ = item.digest
+        answer = stored.result()
+        givens: list[Given | Refused | None] = []
+        for key, item in items:
+            row = answer.get(key)
+            if row and row[1] and not isinstance(item, ProfileEvent) and row[1] == item.digest:
+                givens.append(None)
+            else:
+                givens.append(_given(_profile(item)))
+        return givens, answer
+
     def _lookup(
         self,
         stream: str,
-        items: Sequence[tuple[str, ProfileEvent]],
-        givens: Sequence[Given | Refused],
+        items: Sequence[tuple[str, Item]],
+        givens: Sequence[Given | Refused | None],
         found: dict[str, Delivered | None],
-        digests: Future[dict[str, str]] | None,
+        answer: dict[str, Stored],
     ) -> dict[str, Delivered | None]:
-        """What consumers were last sent for each profile: `found` in the overlay, else
-        the store's rows. A stored row whose digest is the input's is not read."""
-        if digests is None:
-            return found
+        """What consumers were last sent for each profile to compare: `found` in the
+        overlay, else the store's rows. A stored row whose digest is the input's is not
+        read."""
         same: dict[str, Given | None] = {}  # None: read the row whatever its digest
         for (key, _), given in zip(items, givens, strict=True):
+            if given is None:
+                continue  # unchanged: nothing to compare
             if key in same or not isinstance(given, Given) or not given.whole:
                 same[key] = None
             else:
                 same[key] = given
         read = []
-        for key, digest in digests.result().items():
+        for key, (digest, _) in answer.items():
+            if key not in same:
+                continue
             held = same[key]
             if held is not None and digest == held.digest:
                 found[key] = Delivered.known(held)
@@ -273,6 +360,10 @@ class ChangeTracker:
         stream's delivered memberships would exit.
         """
         now = self._run_time(stream)
+        if stream in self._fresh:  # nothing was delivered before it: nothing can be missing
+            self._fresh.discard(stream)  # a later snapshot in this run is compared
+            self.store.end_snapshot(stream, record=False)
+            return
         self._background.settle()  # every seen row is in the store
         tracked, missing = self.store.find_missing(stream)
         # The guard weighs the exits against what consumers knew before this snapshot: the
@@ -323,7 +414,7 @@ class ChangeTracker:
     def present(self, stream: str, key: str) -> None:
         """A profile of the snapshot whose record was refused (on_invalid_record skip or
         dead_letter): whatever it holds is not known, so none of it may exit."""
-        if self.snapshots:
+        if self.snapshots and stream not in self._fresh:
             self._background.mark_seen(stream, [(key, None)])
 
     def finish(self) -> None:

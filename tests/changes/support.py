@@ -313,6 +313,27 @@ class StoreView:
             out[key] = (json.loads(ids), members)
         return out
 
+    def rows_digests(self, stream: str = STREAM) -> dict[str, str | None]:
+        """profile -> the digest of the rows that made its state (None: compared again)."""
+        found = self._query(
+            "SELECT profile_key, rows_digest FROM change_tracking_profiles WHERE stream = %s",
+            (stream,),
+        )
+        return dict(found)
+
+    def execute(self, *statements: str) -> None:
+        """Change the store behind the target's back (one transaction)."""
+        if self.sqlite_file is not None:
+            with contextlib.closing(sqlite3.connect(self.sqlite_file, timeout=30)) as db, db:
+                for statement in statements:
+                    db.execute(statement)
+            return
+        import psycopg
+
+        with psycopg.connect(self.url, connect_timeout=10) as db:
+            for statement in statements:
+                db.execute(statement)
+
     def memberships(self, stream: str = STREAM) -> dict[str, dict[str, str]]:
         return {key: members for key, (_, members) in self.rows(stream).items()}
 

@@ -22,9 +22,11 @@ from target_azure_eventhubs.changes.diff import (
     identity_json,
 )
 from target_azure_eventhubs.changes.store import DEFAULT_STORE, Missing, safe_location
-from target_azure_eventhubs.changes.tracker import ChangeTracker, Counts, Options
+from target_azure_eventhubs.changes.tracker import ChangeTracker, Counts, Options, Refused
 from target_azure_eventhubs.errors import ChangeStoreError, ConfigurationError, SnapshotGuardError
 from target_azure_eventhubs.events import ProfileEvent
+from target_azure_eventhubs.events.settings import ConversionSettings
+from target_azure_eventhubs.sink import HeldRows, settings_tag
 from tests.changes.support import PG_PASSWORD, StoreView, utc_now
 
 S = "audiences"
@@ -713,3 +715,166 @@ def test_snapshots_of_a_stream_one_after_another_in_one_run(tmp_path: Path) -> N
     assert snapshot([], 3) == {"p1", "p2"}  # an empty snapshot: every membership exits
     assert view.rows() == {}
     tracker.close()
+
+
+# Rows digests: records that made a stored state are unchanged without being converted -----
+
+SETTINGS = ConversionSettings(require_status=False)
+TAG = settings_tag(SETTINGS)
+
+
+def rows_of(*segments: str, first_name: str = "Ann", times: dict | None = None) -> HeldRows:
+    """One profile's records as the sink holds them: one membership per record."""
+    records = [
+        {
+            "email": "ann@example.com",
+            "first_name": first_name,
+            "segment_id": seg,
+            "last_qualification_time": (times or {}).get(seg),
+        }
+        for seg in segments
+    ]
+    rows = HeldRows(SETTINGS, TAG, records[0], 10)
+    for line, record in enumerate(records[1:], start=11):
+        rows.add(record, line)
+    return rows
+
+
+def snapshot_run(
+    url: str, items: list[tuple[str, HeldRows]], *, record: bool = True
+) -> tuple[list, dict[str, dict], Counts]:
+    """One run of a complete snapshot: (results, exit events by key, counts), every event
+    accepted."""
+    options = Options(snapshot_end="end_of_input", record=record, max_exit_fraction=1)
+    tracker = ChangeTracker(open_store(url, read_only=not record), options)
+    try:
+        results = tracker.decide(S, items)
+        tracker.register(1, [r[1] for r in results if isinstance(r, tuple)])
+        tracker.commit_through(1)
+        exits = [item for batch in tracker.exits(S) for item in batch]
+        tracker.register(2, [change for *_, change in exits])
+        tracker.commit_through(2)
+        tracker.finish()
+        return results, {key: d.memberships for key, _, d, _ in exits}, tracker.counts[S]
+    finally:
+        tracker.close()
+
+
+def test_records_that_made_a_state_are_known_unchanged_unconverted(store: StoreView) -> None:
+    def p1(*segments: str) -> HeldRows:
+        return rows_of(*segments, times=dict.fromkeys(segments, T1))
+
+    # First run: both realized; each state keeps the digest of the records that made it.
+    results, exits, _ = snapshot_run(store.url, [("p1", p1("A", "B")), ("p2", rows_of("A"))])
+    assert [r[0].realized for r in results if isinstance(r, tuple)] == [2, 1]
+    assert exits == {}
+    assert store.rows_digests(S) == {"p1": p1("A", "B").digest, "p2": rows_of("A").digest}
+
+    # The same records again: unchanged, never converted, nothing exits.
+    again = [("p1", p1("A", "B")), ("p2", rows_of("A"))]
+    results, exits, counts = snapshot_run(store.url, again)
+    assert results == [None, None] and exits == {}
+    assert counts == Counts(unchanged=2)
+    assert not any(rows.converted for _, rows in again)
+
+    # Other records with the same content (another order) are converted and compared:
+    # unchanged. A changed attribute is sent, and its records' digest kept.
+    reordered, renamed = p1("B", "A"), rows_of("A", first_name="Anna")
+    results, exits, counts = snapshot_run(store.url, [("p1", reordered), ("p2", renamed)])
+    assert results[0] is None and reordered.converted
+    assert isinstance(results[1], tuple) and results[1][0].existing == 1
+    assert store.rows_digests(S) == {"p1": p1("A", "B").digest, "p2": renamed.digest}
+
+    # A membership that exits because the snapshot lacks it: the state is no longer what
+    # any records said, so the next run compares the profile, and keeps its digest.
+    results, exits, _ = snapshot_run(store.url, [("p1", p1("A")), ("p2", renamed)])
+    assert results == [None, None]
+    assert set(exits) == {"p1"} and exits["p1"]["B"]["status"] == "exited"
+    assert store.rows_digests(S) == {"p1": None, "p2": renamed.digest}
+    only_a = p1("A")
+    results, exits, _ = snapshot_run(store.url, [("p1", only_a), ("p2", renamed)])
+    assert results == [None, None] and exits == {} and only_a.converted
+    assert store.rows_digests(S) == {"p1": only_a.digest, "p2": renamed.digest}
+    memberships = store.memberships(S)
+    assert memberships["p1"] == {"A": T1} and set(memberships["p2"]) == {"A"}
+
+
+def test_other_settings_make_other_digests() -> None:
+    other = ConversionSettings(require_status=False, segment_namespace="custom")
+    rows = HeldRows(other, settings_tag(other), {"email": "a@example.com", "segment_id": "A"}, 1)
+    same = HeldRows(SETTINGS, TAG, {"email": "a@example.com", "segment_id": "A"}, 1)
+    assert rows.digest != same.digest
+    assert settings_tag(ConversionSettings(require_status=False)) == TAG  # stable
+
+
+def test_refused_records_are_reported_in_every_run(store: StoreView) -> None:
+    def p1() -> HeldRows:
+        rows = rows_of("A")
+        rows.add({"email": "ann@example.com", "segment_id": "B", "status": "maybe"}, 11)
+        return rows
+
+    first = p1()
+    [result] = snapshot_run(store.url, [("p1", first)])[0]
+    assert isinstance(result, tuple) and set(result[0].memberships) == {"A"}
+    [(line, reason, record)] = first.refused
+    assert line == 11 and "maybe" in reason and record["segment_id"] == "B"
+    assert store.rows_digests(S) == {"p1": None}  # not recognised without converting
+
+    again = p1()
+    assert snapshot_run(store.url, [("p1", again)])[0] == [None]
+    assert again.converted and len(again.refused) == 1  # reported again
+
+    nothing = HeldRows(SETTINGS, TAG, {"email": "", "segment_id": "A"}, 20)
+    [refused] = snapshot_run(store.url, [("p1", p1()), ("p9", nothing)])[0][1:]
+    assert isinstance(refused, Refused) and nothing.profile is None and nothing.refused
+
+
+def test_a_version_1_store_is_read_by_a_dry_run_and_upgraded_by_a_run(store: StoreView) -> None:
+    snapshot_run(store.url, [("p1", rows_of("A", times={"A": T1}))])
+    store.execute(
+        "ALTER TABLE change_tracking_profiles DROP COLUMN rows_digest",
+        "UPDATE change_tracking_meta SET value = '1' WHERE key = 'schema_version'",
+    )
+    results, _, counts = snapshot_run(store.url, [("p1", rows_of("A"))], record=False)
+    assert results == [None] and counts == Counts(unchanged=1)
+    assert store._query("SELECT value FROM change_tracking_meta") == [("1",)]  # untouched
+
+    results, _, _ = snapshot_run(store.url, [("p1", rows_of("A"))])
+    assert results == [None]
+    assert store._query("SELECT value FROM change_tracking_meta") == [("2",)]
+    assert store.memberships(S) == {"p1": {"A": T1}}
+    assert store.rows_digests(S) == {"p1": rows_of("A").digest}  # kept while unchanged
+
+
+def test_a_first_snapshot_of_a_stream_has_nothing_to_compare(store: StoreView) -> None:
+    """On a stream with nothing delivered, every stored profile comes from the snapshot
+    itself: its end compares nothing. The next snapshot is compared as usual."""
+    compared: list[str] = []
+
+    def run(batches: list[list[tuple[str, HeldRows]]]) -> dict[str, dict]:
+        options = Options(snapshot_end="end_of_input", max_exit_fraction=1)
+        tracker = ChangeTracker(open_store(store.url), options)
+        find_missing = tracker.store.find_missing
+        tracker.store.find_missing = lambda s: compared.append(s) or find_missing(s)  # type: ignore[method-assign]
+        try:
+            for mark, batch in enumerate(batches, start=1):
+                results = tracker.decide(S, batch)
+                tracker.register(mark, [r[1] for r in results if isinstance(r, tuple)])
+                tracker.commit_through(mark)  # later rows of p1 read its stored row
+            exits = [item for batch in tracker.exits(S) for item in batch]
+            tracker.register(99, [change for *_, change in exits])
+            tracker.commit_through(99)
+            tracker.finish()
+            return {key: d.memberships for key, _, d, _ in exits}
+        finally:
+            tracker.close()
+
+    # p1's rows arrive apart: both batches' memberships are kept, nothing exits.
+    assert run([[("p1", rows_of("A")), ("p2", rows_of("A"))], [("p1", rows_of("B"))]]) == {}
+    assert compared == []
+    assert {k: set(v) for k, v in store.memberships(S).items()} == {"p1": {"A", "B"}, "p2": {"A"}}
+
+    exits = run([[("p1", rows_of("A", "B"))]])
+    assert compared == [S]
+    assert set(exits) == {"p2"} and exits["p2"]["A"]["status"] == "exited"
+    assert {k: set(v) for k, v in store.memberships(S).items()} == {"p1": {"A", "B"}}

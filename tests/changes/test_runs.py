@@ -86,6 +86,11 @@ def test_enter_stay_leave_reenter(store: StoreView, local_hub: LocalHub, tmp_pat
         "p2": (hashed_email("p2"), {"A": T_A}),
         "p3": (hashed_email("p3"), {"B": t1}),
     }
+    # Each state keeps the digest of the records that made it: the same records again
+    # are known unchanged without being converted.
+    digests = store.rows_digests()
+    assert set(digests) == {"p1", "p2", "p3"}
+    assert all(len(d or "") == 32 for d in digests.values())
     raw = store.raw_text()
     assert sha(email_of("p1")).encode() in raw  # the grep below reads the stored rows
     assert b"@example.com" not in raw and b"P1" not in raw  # no email, no attribute value
@@ -106,6 +111,10 @@ def test_enter_stay_leave_reenter(store: StoreView, local_hub: LocalHub, tmp_pat
     assert statuses(p1) == {"A": ("existing", T_A), "B": ("existing", t1), "C": ("realized", t2)}
     assert change_counts(second.stderr) == counts(1, 1, 2, 0, 2)
     assert store.memberships()["p1"] == {"A": T_A, "B": t1, "C": t2}
+    # p2's record lost its time: compared, unchanged, its stored state and digest kept.
+    second_digests = store.rows_digests()
+    assert second_digests["p2"] == digests["p2"] and second_digests["p3"] == digests["p3"]
+    assert second_digests["p1"] not in (None, digests["p1"])
 
     # 3. Leave: p1 lost B, p3 is gone from the input altogether (2 of 5 memberships exit).
     third, before, after = run(
@@ -128,6 +137,8 @@ def test_enter_stay_leave_reenter(store: StoreView, local_hub: LocalHub, tmp_pat
     assert set(body(got["p3"])) == {"segmentMembership", "identityMap"}
     assert change_counts(third.stderr) == counts(2, 0, 2, 2, 2)
     assert store.memberships() == {"p1": {"A": T_A, "C": t2}, "p2": {"A": T_A}}
+    # p1 lost B to the snapshot's end, not to its records: it is compared next time.
+    assert store.rows_digests() == {"p1": None, "p2": digests["p2"]}
 
     # 4. Re-enter: B is back for p1 and p3, realized again at this run's time.
     fourth, before, after = run(
@@ -154,6 +165,11 @@ def test_enter_stay_leave_reenter(store: StoreView, local_hub: LocalHub, tmp_pat
         "p1": {"A": T_A, "B": t4, "C": t2},
         "p2": {"A": T_A},
         "p3": {"B": t4},
+    }
+    assert store.rows_digests() == {  # the records of runs 2 and 1 again
+        "p1": second_digests["p1"],
+        "p2": digests["p2"],
+        "p3": digests["p3"],
     }
     # The official consumer reads the same 8 events; each a different change, no id twice.
     everything = log.verify()
@@ -462,3 +478,37 @@ def test_a_refused_record_keeps_its_profile_out_of_the_snapshots_exits(
     assert statuses(got["p3"])["A"][0] == "exited"
     assert store.memberships() == {"p1": {"A": t1, "B": t1}, "p2": {"A": t1}}
     assert change_counts(second.stderr) == counts(1, 0, 0, 1, 3)
+
+
+def test_a_record_refused_when_its_batch_drains_stops_a_failing_run(
+    local_hub: LocalHub, tmp_path: Path
+) -> None:
+    """Tracked records keyed by a field are converted when their batch is drained (an
+    unchanged profile never is): with on_invalid_record fail, a record the conversion
+    refuses stops the run there, named by stream, line and reason. The valid events of
+    that drain go, no STATE is written, and the next run delivers what is missing."""
+    store = StoreView(f"sqlite:///{tmp_path}/changes.sqlite", tmp_path / "changes.sqlite")
+    log = HubLog(local_hub.connection_string(), local_hub)
+    config = target_config(log.conn_str, store.url, snapshot_end="end_of_input")
+    rows = [row("p1", "A"), row("p2", "A", status="maybe"), row("p3", "A")]
+    failed = run_target(tmp_path, config, [stream_schema(), *rows, state({"n": 1})], timeout=60)
+    assert failed.returncode == 1
+    [error] = [line for line in failed.stderr.splitlines() if "| ERROR " in line]
+    assert f"Invalid record profile_id=p2 in stream '{STREAM}' at input line 3: " in error
+    assert "invalid status 'maybe'" in error
+    assert "Traceback" not in failed.stderr
+    assert failed.states == []
+    first = by_profile(log.new())
+    assert set(first) <= {"p1", "p3"}
+    assert set(store.memberships()) <= set(first)  # nothing recorded that was not sent
+
+    mended, _, _ = run(
+        tmp_path, config, [stream_schema(), row("p1", "A"), row("p2", "A"), row("p3", "A")]
+    )
+    assert mended.returncode == 0
+    second = by_profile(log.new())
+    assert "p2" in second and statuses(second["p2"])["A"][0] == "realized"
+    for key in set(first) & set(second):  # sent again: an at-least-once duplicate
+        assert first[key].message_id == second[key].message_id
+    assert set(first) | set(second) == {"p1", "p2", "p3"}
+    assert set(store.memberships()) == {"p1", "p2", "p3"}
