@@ -485,8 +485,8 @@ def test_a_record_refused_when_its_batch_drains_stops_a_failing_run(
 ) -> None:
     """Tracked records keyed by a field are converted when their batch is drained (an
     unchanged profile never is): with on_invalid_record fail, a record the conversion
-    refuses stops the run there, named by stream, line and reason. The valid events of
-    that drain go, no STATE is written, and the next run delivers what is missing."""
+    refuses stops the run there, named by stream, line and reason. No STATE is written,
+    nothing is recorded that was not sent, and the next run delivers what is missing."""
     store = StoreView(f"sqlite:///{tmp_path}/changes.sqlite", tmp_path / "changes.sqlite")
     log = HubLog(local_hub.connection_string(), local_hub)
     config = target_config(log.conn_str, store.url, snapshot_end="end_of_input")
