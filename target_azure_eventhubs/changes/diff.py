@@ -40,7 +40,7 @@ class Delivered:
     `digest` covers the identities, the attributes' fingerprint and the membership ids:
     an unchanged profile is recognised by it alone, without reading its memberships.
     `rows_digest` is that of the input rows whose event made this state, when the state is
-    exactly what they say (see `tracker.Rows`): the same rows again need not be compared.
+    exactly what they say (see `tracker.Held`): the same rows again need not be compared.
     """
 
     __slots__ = (

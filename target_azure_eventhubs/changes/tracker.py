@@ -181,18 +181,21 @@ class ChangeTracker:
         seen: list[Seen] = []
         pending: list[Change] = []
         renewed: list[RowsDigest] = []
-        carry, snapshots = not self.snapshots, self.snapshots
+        carry = not self.snapshots
+        # A first snapshot of a stream has nothing to compare at its end: no seen rows.
+        noted = self.snapshots and stream not in self._fresh
         for (key, item), given in zip(items, givens, strict=True):
             if given is None:  # its stored state was made by these very rows
                 counts.unchanged += 1
                 results.append(None)
-                seen.append((key, None))
+                if noted:
+                    seen.append((key, None))
                 continue
             if isinstance(given, Refused):
                 results.append(given)
                 continue
             prior = before.get(key)
-            if snapshots:
+            if noted:
                 seen.append((key, None if given.holds_all(prior) else given.present))
             decision = diff_profile(prior, given, now, carry=carry)
             if decision is None:
@@ -208,8 +211,7 @@ class ChangeTracker:
             pending.append(change)
             results.append((decision, change))
         self._hold(pending)
-        if snapshots and stream not in self._fresh:
-            self._background.mark_seen(stream, seen)
+        self._background.mark_seen(stream, seen)
         if self.options.record:
             self._background.note_rows(stream, renewed)
         return self._recorded(results)
