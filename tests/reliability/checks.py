@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -185,6 +186,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 
     return predicate()
 
 
+#: The target's warning for a batch it sends again: "Send of N events to ... failed (...); retry".
+_RESEND = re.compile(r"Send of (\d+) events? .*failed .*; retry \d+")
+
+
+def resent_events(stderr: str) -> int:
+    """How many events the target sent again after a failed send, from its retry warnings.
+
+    Each resent event can be at most one duplicate (the hub may have stored the batch whose
+    acknowledgement was lost), so this bounds the duplicates a run with faults may leave.
+    """
+    return sum(int(match.group(1)) for match in _RESEND.finditer(stderr))
+
+
 # The target as a subprocess -----------------------------------------------------------------
 
 
@@ -263,6 +277,13 @@ class TargetProcess:
 
         self._feeder = threading.Thread(target=run, daemon=True)
         self._feeder.start()
+
+    def write(self, messages: Sequence[dict[str, Any] | str | bytes]) -> None:
+        """Write ``messages`` to the target's input now (from the test's thread)."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(encode_lines(messages))
+        self.proc.stdin.flush()
+        self.fed_lines += len(messages)
 
     def close_input(self) -> None:
         if self._feeder is not None:
