@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-import pytest
+from tests.services import INSTALL_SCRIPT, service_missing
 
 BIND_ADDRESS = "127.0.0.2"
 
@@ -25,10 +25,7 @@ def find_tinyproxy() -> str:
         (p for p in ("/usr/bin/tinyproxy", "/usr/sbin/tinyproxy") if os.access(p, os.X_OK)), None
     )
     if found is None:
-        message = "tinyproxy not found: run scripts/install_test_services.sh (Debian's tinyproxy)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        service_missing("tinyproxy not found", f"run {INSTALL_SCRIPT} (Debian's tinyproxy)")
     return found
 
 

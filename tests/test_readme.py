@@ -97,5 +97,26 @@ def test_ci_run_is_strict_bash():
 
 def test_test_script_runs_pytest_verbosely_and_passes_arguments():
     script = (ROOT / "scripts" / "test.sh").read_text(encoding="utf-8")
-    assert re.search(r'python -m pytest -v -rA "\$@"', script)
+    runs = re.findall(r"^\s*exec \.venv/bin/python -m pytest (.*)$", script, flags=re.MULTILINE)
+    assert len(runs) == 2, runs  # the fast tier, then the full one
+    for run in runs:
+        assert run.startswith("-v -rA ") and run.endswith(' "$@"'), run
+        assert "-n " in run and "--dist loadgroup" in run, run  # pytest-xdist
+    assert '-m "not slow"' in runs[0] and "-m" not in runs[1].split(), runs
     assert "pip install" in script and '-e ".[test]"' in script
+
+
+def test_both_tiers_are_documented_in_the_readme_and_the_script_help():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**The tests**", 1)[1].split("\n## ", 1)[0]
+    help_text = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "test.sh"), "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+    for text in (section, help_text):
+        assert "bash scripts/test.sh --fast" in text
+        assert "skipped: N (real-namespace tests: M)" in text
+        assert "scripts/install_test_services.sh" in text

@@ -11,15 +11,16 @@ import pytest
 
 from tests.changes.support import PG_PASSWORD, StoreView
 from tests.postgres import PostgresServer, find_server_bin
+from tests.services import service_missing
 
 
 @pytest.fixture(scope="module")
 def pg_server() -> Iterator[PostgresServer]:
     bin_dir = find_server_bin()
     if bin_dir is None:
-        pytest.skip(
+        service_missing(
             "PostgreSQL server binaries (initdb, pg_ctl, psql) not found under "
-            "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_postgres.sh"
+            "/usr/lib/postgresql/*/bin or on PATH"
         )
     with PostgresServer(bin_dir, password=PG_PASSWORD, synchronous_commit=True) as server:
         yield server
@@ -38,7 +39,7 @@ def sqlite_store(tmp_path: Path) -> StoreView:
     return StoreView(f"sqlite:///{path}", path)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreView:
     """The store under test, each kind in turn (the server starts only when needed)."""
     if request.param == "sqlite":

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import service_missing, source_tree_lock
+
 ROOT = Path(__file__).resolve().parents[2]
 RESULT = re.compile(r"^DEMO RESULT: profiles=(\d+) events=(\d+) missing=(\d+) unexpected=(\d+)$")
 EXCLUDED_TOP = (".venv", ".meltano", "output", ".git")
@@ -64,9 +66,10 @@ def _expected_profiles(sample_dir: Path) -> set[str]:
 @pytest.mark.slow
 def test_demo_delivers_every_sample_profile_once(tmp_path):
     if shutil.which("git") is None:
-        pytest.skip("git is needed to list the repository's files")
+        service_missing("git is needed to list the repository's files", "install git")
     repo = tmp_path / "repo"
-    _copy_repository(repo)
+    with source_tree_lock():  # no other worker's build tree (sdist, egg-info) half-written
+        _copy_repository(repo)
     assert (repo / "scripts" / "demo.sh").is_file()
 
     env = {

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from tests.services import source_tree_lock
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFINITION = ROOT / "plugin" / "target-azure-eventhubs.yml"
 
@@ -32,13 +34,14 @@ class Distributions:
 def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
     out = tmp_path_factory.mktemp("dist")
     started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    with source_tree_lock():  # not while another worker's build writes the egg-info
+        proc = subprocess.run(
+            [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
     assert proc.returncode == 0, (
         f"python -m build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )

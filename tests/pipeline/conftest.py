@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from target_azure_eventhubs.testing import ReadEvent, read_all
+from tests.services import source_tree_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_TEMPLATE = Path(__file__).resolve().parent / "meltano_project"
@@ -35,27 +37,35 @@ def meltano_executable() -> Path:
         return repo_meltano
     venv = _cache_dir() / "meltano-venv"
     meltano = venv / "bin" / "meltano"
-    if not meltano.exists():
-        venv.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        proc = subprocess.run(
-            [
-                str(venv / "bin" / "python"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                MELTANO_SPEC,
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if proc.returncode != 0:
-            shutil.rmtree(venv, ignore_errors=True)
-            raise RuntimeError(f"pip install {MELTANO_SPEC} failed:\n{proc.stderr[-4000:]}")
+    venv.parent.mkdir(parents=True, exist_ok=True)
+    # pytest-xdist's workers may all get here at once: one creates the venv, the others wait.
+    with (venv.parent / "meltano-venv.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not meltano.exists():
+            _create_meltano_venv(venv)
     return meltano
+
+
+def _create_meltano_venv(venv: Path) -> None:
+    """Meltano in its own venv; a failed install leaves nothing behind."""
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    proc = subprocess.run(
+        [
+            str(venv / "bin" / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            MELTANO_SPEC,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        shutil.rmtree(venv, ignore_errors=True)
+        raise RuntimeError(f"pip install {MELTANO_SPEC} failed:\n{proc.stderr[-4000:]}")
 
 
 def meltano_env(root: Path) -> dict[str, str]:
@@ -140,7 +150,8 @@ def meltano_project(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Meltan
     project = MeltanoProject(
         root=root, meltano=meltano, base_env=meltano_env(root), install_seconds=0.0, log_dir=log_dir
     )
-    proc = project.run("install", timeout=900, log_name="meltano-install")
+    with source_tree_lock():  # pip install -e of the repository writes its egg-info there
+        proc = project.run("install", timeout=900, log_name="meltano-install")
     assert proc.returncode == 0, (
         f"meltano install failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
     )

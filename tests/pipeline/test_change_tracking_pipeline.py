@@ -30,6 +30,7 @@ from target_azure_eventhubs.localhub import LocalHubProcess
 from target_azure_eventhubs.testing import ReadEvent
 from tests.pipeline.conftest import HubLog, MeltanoProject
 from tests.postgres import PostgresServer, find_server_bin
+from tests.services import service_missing
 
 pytestmark = pytest.mark.slow
 
@@ -128,7 +129,7 @@ def statuses(events: list[ReadEvent], emails: dict[str, str]) -> dict[str, dict[
 def pg_bin() -> Path:
     bin_dir = find_server_bin()
     if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found: run scripts/install_test_services.sh")
+        service_missing("PostgreSQL server binaries (initdb, pg_ctl, psql) not found")
     return bin_dir
 
 

@@ -38,6 +38,7 @@ from target_azure_eventhubs.localhub import LocalHubProcess
 from target_azure_eventhubs.testing import ReadEvent
 from tests.pipeline.conftest import HubLog, MeltanoProject
 from tests.postgres import PostgresServer, find_server_bin
+from tests.services import service_missing
 
 pytestmark = pytest.mark.slow
 
@@ -350,9 +351,9 @@ def pg_bin() -> Path:
     """The PostgreSQL server binaries; the only reason to skip (before installing Meltano)."""
     bin_dir = find_server_bin()
     if bin_dir is None:
-        pytest.skip(
+        service_missing(
             "PostgreSQL server binaries (initdb, pg_ctl, psql) not found under "
-            "/usr/lib/postgresql/*/bin or on PATH: run scripts/install_test_services.sh"
+            "/usr/lib/postgresql/*/bin or on PATH"
         )
     return bin_dir
 
