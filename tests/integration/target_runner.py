@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -61,6 +62,17 @@ class Result:
     @property
     def states(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+_SUMMARY_SECONDS = re.compile(r"Summary: .*, \d+ invalid, ([\d.]+) s, ")
+
+
+def run_seconds(stderr: str) -> float:
+    """How long the run took by the target's own Summary line: from the start of the run to
+    its end, without the interpreter's start-up (which a loaded machine stretches)."""
+    match = _SUMMARY_SECONDS.search(stderr)
+    assert match, f"no Summary line in stderr:\n{stderr[-3000:]}"
+    return float(match.group(1))
 
 
 def write_config(tmp_path: Path, config: dict[str, Any]) -> Path:

@@ -10,12 +10,12 @@ import hashlib
 import json
 import re
 import sqlite3
-import time
 from pathlib import Path
 
 from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.testing import read_all
 from tests.integration.target_runner import LiveTarget, record, run_target, schema, state
+from tests.waiting import wait_until
 
 STREAM = "members"
 PROPERTIES = {
@@ -74,10 +74,13 @@ def test_progress_lines_and_metrics_while_input_trickles(tmp_path: Path):
     messages = rows(members)
     with LocalHub(hubs={"profiles": 4}) as hub:
         target = LiveTarget(tmp_path, config(hub, progress_interval_seconds=0.5))
-        target.send(messages[:1])
-        for message in messages[1:]:  # about 3 s of input
-            target.send([message])
-            time.sleep(0.025)
+        # The input comes in 5 parts, each after a Progress line: the run has at least 5.
+        for start in range(0, len(messages), 25):
+            lines = len(_PROGRESS.findall(target.stderr))
+            target.send(messages[start : start + 25])
+            assert wait_until(lambda n=lines: len(_PROGRESS.findall(target.stderr)) > n, 30), (
+                target.stderr[-3000:]
+            )
         assert target.finish(60) == 0, target.stderr[-3000:]
         events = read_all(hub.connection_string(), "profiles")
     stderr = target.stderr
@@ -85,7 +88,7 @@ def test_progress_lines_and_metrics_while_input_trickles(tmp_path: Path):
         tuple(int(g.replace(",", "").split(".")[0]) for g in m.groups())
         for m in _PROGRESS.finditer(stderr)
     ]
-    assert len(progress) >= 4, stderr[-3000:]  # every 0.5 s of a ~3 s run
+    assert len(progress) >= 5, stderr[-3000:]
     read = [p[0] for p in progress]
     assert read == sorted(read) and read[-1] <= 120 and read[0] < 120
     accepted = [p[2] for p in progress]

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from typing import Any
 from target_azure_eventhubs.localhub import LocalHub, LocalHubProcess
 from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.integration.target_runner import TARGET, Result
+from tests.waiting import wait_until  # noqa: F401 (the scenarios import it from here)
 
 STREAM = "profiles"
 HUB = "profiles"
@@ -88,6 +89,19 @@ class Workload:
     @property
     def last_record_line(self) -> int:
         return max(self.record_lines, default=0)
+
+    def split(self, records: int) -> tuple[list[dict[str, Any] | str], list[dict[str, Any] | str]]:
+        """The input up to its ``records``-th record and the STATE right after it, if any;
+        and the rest. A test writes the first part, injects a fault once it is in the hub,
+        then writes the rest: the fault always strikes before the input ends."""
+        line = self.record_lines[records - 1]
+        if line < len(self.messages) and self._is_state(self.messages[line]):
+            line += 1
+        return self.messages[:line], self.messages[line:]
+
+    @staticmethod
+    def _is_state(message: dict[str, Any] | str) -> bool:
+        return isinstance(message, dict) and message.get("type") == "STATE"
 
     def remainder(self, covered: int) -> list[dict[str, Any] | str]:
         """The input to re-run after a STATE covering records up to line ``covered``."""
@@ -175,15 +189,6 @@ def stored_count(hub: LocalHub | LocalHubProcess) -> int:
     if isinstance(hub, LocalHub):
         return hub.event_count(HUB)
     return int(hub.control(f"count {HUB}").split()[1])
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()
 
 
 #: The target's warning for a batch it sends again: "Send of N events to ... failed (...); retry".

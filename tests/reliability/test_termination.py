@@ -6,6 +6,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from target_azure_eventhubs.localhub import LocalHub
 from tests.integration.target_runner import Result
 from tests.reliability.checks import (
@@ -20,16 +22,23 @@ from tests.reliability.checks import (
 
 
 def _sigterm_while_black_holed(
-    tmp_path: Path, hub: LocalHub, config: dict, workload: Workload
+    tmp_path: Path,
+    hub: LocalHub,
+    config: dict,
+    workload: Workload,
+    caplog: pytest.LogCaptureFixture,
 ) -> tuple[Result, float]:
-    """Feed, let ~60 events be accepted, withhold dispositions, SIGTERM; returns the result
-    and the seconds from the signal to the exit."""
+    """Feed 60 records and let them be accepted, withhold dispositions, feed the rest, SIGTERM
+    once a send is in flight; returns the result and the seconds from the signal to the exit.
+    """
+    first, rest = workload.split(60)
     target = TargetProcess(tmp_path, config)
     try:
-        target.feed(workload.messages, chunk=10, delay=0.12)
+        target.write(first)
         assert wait_until(lambda: hub.event_count("profiles") >= 60, 20), target.stderr
         hub.faults.black_hole(True)  # what is sent from now on stays in flight
-        time.sleep(0.6)
+        target.write(rest)
+        assert wait_until(lambda: "black hole: withholding" in caplog.text, 20), target.stderr
         stored_at_signal = hub.event_count("profiles")
         signalled = time.monotonic()
         target.send_signal(signal.SIGTERM)
@@ -42,7 +51,7 @@ def _sigterm_while_black_holed(
 
 
 def test_sigterm_with_sends_in_flight_writes_state_for_accepted_records_only(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     workload = make_workload(300, state_every=10)
     with local_hub() as hub:
@@ -54,7 +63,7 @@ def test_sigterm_with_sends_in_flight_writes_state_for_accepted_records_only(
             max_retries=3,
             retry_backoff_max_seconds=0.4,
         )
-        result, _ = _sigterm_while_black_holed(tmp_path, hub, config, workload)
+        result, _ = _sigterm_while_black_holed(tmp_path, hub, config, workload, caplog)
         assert "SIGTERM" in result.stderr
         hub.faults.black_hole(False)
         outcome = check_delivery(
@@ -71,7 +80,9 @@ def test_sigterm_with_sends_in_flight_writes_state_for_accepted_records_only(
     assert outcome.covered < workload.last_record_line
 
 
-def test_sigterm_exits_within_the_shutdown_timeout(tmp_path: Path) -> None:
+def test_sigterm_exits_within_the_shutdown_timeout(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     workload = make_workload(300, state_every=10)
     with local_hub() as hub:
         config = target_config(
@@ -81,7 +92,7 @@ def test_sigterm_exits_within_the_shutdown_timeout(tmp_path: Path) -> None:
             max_retries=8,
             retry_backoff_max_seconds=0.5,
         )
-        result, stopped_after = _sigterm_while_black_holed(tmp_path, hub, config, workload)
+        result, stopped_after = _sigterm_while_black_holed(tmp_path, hub, config, workload, caplog)
     assert result.returncode == 1
     # shutdown timeout + one in-flight send timeout + process exit
     assert stopped_after < 2 + 1 + 2.5, f"exited {stopped_after:.1f} s after SIGTERM"
@@ -91,10 +102,13 @@ def test_sigterm_with_a_healthy_hub_finishes_what_was_read_and_exits_0(tmp_path:
     workload = make_workload(300, state_every=10)
     with local_hub() as hub:
         config = target_config(hub.connection_string(), shutdown_timeout_seconds=5)
+        first, _ = workload.split(60)
+        second, _ = workload.split(120)
         target = TargetProcess(tmp_path, config)
         try:
-            target.feed(workload.messages, chunk=10, delay=0.12)
+            target.write(first)
             assert wait_until(lambda: hub.event_count("profiles") >= 60, 20), target.stderr
+            target.write(second[len(first) :])  # then the signal, the input still open
             target.send_signal(signal.SIGTERM)
             result = target.wait(30)
         finally:
@@ -119,10 +133,12 @@ def test_sigkill_of_the_target_loses_nothing_covered_by_state(tmp_path: Path) ->
     workload = make_workload(300, state_every=10)
     with local_hub() as hub:
         config = target_config(hub.connection_string())
+        first, rest = workload.split(30)
         target = TargetProcess(tmp_path, config)
         try:
-            target.feed(workload.messages, chunk=10, delay=0.12)
+            target.write(first)
             assert wait_until(lambda: len(target.states()) >= 3, 20), target.stderr
+            target.write(rest[:40])  # killed with these read or being read
             target.proc.kill()
             result = target.wait(30)
         finally:

@@ -31,7 +31,7 @@ def test_sustained_throttling_backs_off_and_finishes(tmp_path: Path) -> None:
             target.feed(workload.messages, close=False)
             assert wait_until(lambda: "throttled" in target.stderr, 20), target.stderr[-2000:]
             busy_since = time.monotonic()
-            time.sleep(BUSY_SECONDS)
+            time.sleep(BUSY_SECONDS)  # the behaviour under test: 10 s of server-busy
             assert target.states() == [], "STATE written while every send was refused"
             assert hub.event_count("profiles") == 0
             hub.faults.reject_next(0)

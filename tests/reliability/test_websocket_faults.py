@@ -7,7 +7,6 @@ from __future__ import annotations
 import itertools
 import logging
 import re
-import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from tests.reliability.checks import (
     wait_until,
 )
 
+_SECOND_RETRY = re.compile(r"failed \(throttled, .*\); retry 2/")
 _THROTTLED = re.compile(r"partition (\S+) failed \(throttled, .*\); retry \d+/\d+ in ([\d.]+) s")
 
 
@@ -45,18 +45,22 @@ def test_ws_hub_killed_and_restarted_within_the_retry_budget(tmp_path: Path) -> 
             retry_backoff_seconds=0.5,
             retry_backoff_max_seconds=3,
         )
+        first, rest = workload.split(40)
         target = TargetProcess(tmp_path, config)
         try:
-            target.feed(workload.messages, chunk=10, delay=0.1)
+            target.write(first)
             assert wait_until(lambda: stored_count(hub) >= 40, 20), target.stderr
             hub.kill()
-            time.sleep(2)
+            target.write(rest)  # read while the hub is down
+            target.close_input()
+            # The hub stays down until the target has failed a send and is retrying.
+            assert wait_until(lambda: "; retry " in target.stderr, 30), target.stderr[-3000:]
             hub.restart()  # same ports, same data dir
             result = target.wait(60)
         finally:
             target.kill()
         outcome = check_delivery(
-            "ws: hub SIGKILL, back after 2 s",
+            "ws: hub SIGKILL, back once the target retries",
             workload,
             result,
             hub.connection_string(),
@@ -143,7 +147,10 @@ def test_ws_sustained_throttling_backs_off_and_finishes(tmp_path: Path) -> None:
         try:
             target.feed(workload.messages, close=False)
             assert wait_until(lambda: "throttled" in target.stderr, 20), target.stderr[-2000:]
-            time.sleep(5)
+            # Refused until a partition is at its second throttled retry (4 s at least apart).
+            assert wait_until(lambda: _SECOND_RETRY.search(target.stderr) is not None, 30), (
+                target.stderr[-2000:]
+            )
             assert target.states() == [], "STATE written while every send was refused"
             assert hub.event_count("profiles") == 0
             hub.faults.reject_next(0)
@@ -153,7 +160,7 @@ def test_ws_sustained_throttling_backs_off_and_finishes(tmp_path: Path) -> None:
         finally:
             target.kill()
         check_delivery(
-            "ws: server-busy 5 s, then 2 TU",
+            "ws: server-busy until a second retry, then 2 TU",
             workload,
             result,
             hub.connection_string(),
