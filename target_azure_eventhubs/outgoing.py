@@ -8,7 +8,6 @@ import itertools
 import logging
 import operator
 import time
-from typing import Any
 
 from target_azure_eventhubs.checkpoints import Checkpoints
 from target_azure_eventhubs.delivery.choice import AnyDelivery
@@ -32,7 +31,7 @@ class Outgoing:
         self.checkpoints = checkpoints
         self.logger = logger
         self.events: list[Drained] = []
-        self.states: list[tuple[int, dict[str, Any]]] = []  # (input position, STATE) unplaced
+        self.states: list[tuple[int, bytes]] = []  # (input position, raw STATE) unplaced
         self.hold_states = False  # a snapshot's exits go before its last STATE
         self._ready_hubs: set[str] = set()  # hubs whose limits delivery knows
 
@@ -71,7 +70,7 @@ class Outgoing:
         )
         return True
 
-    def _place_checkpoint(self, state: dict[str, Any] | None) -> None:
+    def _place_checkpoint(self, state: bytes | None) -> None:
         """STATE and change-store commits happen once the events before this are accepted."""
         mark = self.checkpoints.place(state)
         if mark is not None:

@@ -22,6 +22,17 @@ from singer_sdk.contrib.msgspec import MsgSpecReader, dec_hook
 from target_azure_eventhubs.errors import InputError
 
 _decoder = msgspec.json.Decoder(dec_hook=dec_hook)
+
+
+class _StateLine(msgspec.Struct):
+    """A STATE message's value as the exact bytes the tap wrote: relayed, never re-encoded,
+    so that bookmarks keep every digit (17-digit decimals, integers beyond 64 bits)."""
+
+    type: t.Literal["STATE"]
+    value: msgspec.Raw
+
+
+_state_decoder = msgspec.json.Decoder(_StateLine)
 _CHUNK_BYTES = 1 << 16
 _EOF = object()
 
@@ -47,6 +58,9 @@ class TickingReader(MsgSpecReader):
         self.on_tick: Callable[[bool], None] = lambda idle: None
         self.on_invalid_line: Callable[[InvalidLine], None] | None = None
         self.should_stop: Callable[[], bool] = lambda: False
+        # STATE messages go here, with the raw bytes of their value, instead of to
+        # singer-sdk (which would decode and re-encode them).
+        self.on_state: Callable[[bytes], None] | None = None
 
     def deserialize_json(self, line: str | bytes) -> dict:
         try:
@@ -60,6 +74,12 @@ class TickingReader(MsgSpecReader):
         if not isinstance(message.get("type"), str):
             raise InvalidLine(self.line_number, "has no 'type' field", line)
         return message
+
+    def _state_value(self, line: str | bytes) -> bytes:
+        raw = _raw_state(line)
+        if raw is None:
+            raise InputError(f"input line {self.line_number}: the STATE message has no 'value'")
+        return raw
 
     def process_lines(
         self,
@@ -75,11 +95,21 @@ class TickingReader(MsgSpecReader):
             try:
                 message = self.deserialize_json(line)
             except InvalidLine as invalid:
+                # A STATE whose value is valid JSON beyond what Python decodes (a number
+                # out of a float's range) is still the tap's to get back.
+                if self.on_state is not None and (raw := _raw_state(line)) is not None:
+                    self.on_state(raw)
+                    stats["STATE"] += 1
+                    continue
                 if self.on_invalid_line is None:
                     raise InputError(str(invalid)) from None
                 self.on_invalid_line(invalid)
                 continue
             message_type = message["type"]
+            if message_type == "STATE" and self.on_state is not None:
+                self.on_state(self._state_value(line))
+                stats[message_type] += 1
+                continue
             callback = callbacks.get(message_type)
             if callback is None:
                 raise InputError(
@@ -111,6 +141,14 @@ class TickingReader(MsgSpecReader):
                 if self.should_stop():
                     return
             self.on_tick(False)
+
+
+def _raw_state(line: str | bytes) -> bytes | None:
+    """The raw value of a STATE message; None if the line is not one."""
+    try:
+        return bytes(_state_decoder.decode(line).value)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
 
 
 def _pump(source: t.IO[t.Any], chunks: queue.Queue[t.Any]) -> None:

@@ -137,7 +137,7 @@ def settings_tag(settings: ConversionSettings) -> bytes:
 class _Pending:
     held: ProfileEvent | HeldRows  # with change tracking and a key field, the records
     line: int
-    order: int  # input position of the latest row merged in (see Target.next_order)
+    order: int  # input position of the first row merged in (see Target.next_order)
 
     @property
     def profile(self) -> ProfileEvent | None:
@@ -252,8 +252,9 @@ class EventHubSink(BatchSink):
         if not self.group_by_profile:
             self._ungrouped.append((key, _Pending(profile, line, order)))
         elif (pending := self._pending.get(key)) is not None:
+            # The event keeps the position of its first row: a STATE read after that row
+            # waits for the event, whatever rows are merged into it later.
             t.cast(ProfileEvent, pending.held).merge(profile)
-            pending.order = order  # the merged event carries this row's data: it goes here
             self.tally_duplicate_merged()
         else:
             self._pending[key] = _Pending(profile, line, order)
@@ -262,8 +263,7 @@ class EventHubSink(BatchSink):
         key = self._field_key(record)
         order = self.services.next_order()
         if (pending := self._pending.get(key)) is not None:
-            t.cast(HeldRows, pending.held).add(record, line)
-            pending.order = order
+            t.cast(HeldRows, pending.held).add(record, line)  # keeps its first position
             self.tally_duplicate_merged()
         else:
             self._pending[key] = _Pending(

@@ -7,15 +7,11 @@ import copy
 import functools
 import itertools
 import logging
-import os
-import signal
 import sys
 import time
 import typing as t
-from types import FrameType
 
 import click
-import orjson
 from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
@@ -24,7 +20,7 @@ from singer_sdk.target_base import Target
 
 from target_azure_eventhubs import preflight, runtime, telemetry
 from target_azure_eventhubs.changes import open_tracker
-from target_azure_eventhubs.checkpoints import Checkpoints
+from target_azure_eventhubs.checkpoints import Checkpoints, OutputClosed, write_state_line
 from target_azure_eventhubs.delivery import launcher
 from target_azure_eventhubs.delivery.choice import make_delivery
 from target_azure_eventhubs.delivery.dry_run import DryRunDelivery
@@ -41,8 +37,11 @@ from target_azure_eventhubs.reader import InvalidLine, TickingReader
 from target_azure_eventhubs.report import Reporter, RunState, log_dry_run, log_summary, stop_reason
 from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
+from target_azure_eventhubs.shutdown import Shutdown
 from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected, SinkServices
 from target_azure_eventhubs.snapshots import Snapshots
+
+_FLUSH_SLICE = 0.25  # how often a wait for acknowledgements writes STATE and checks signals
 
 
 class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
@@ -84,9 +83,9 @@ class TargetAzureEventHubs(Target):
             self.config,
             self.connection,
             settings.delivery,
-            self.checkpoints.release,
+            self.checkpoints.post,
             self.logger,
-            lambda: self._terminating,
+            lambda: self.shutdown.requested,
             dry_run=settings.dry_run,
             sender_process=settings.sender_process,
         )
@@ -111,7 +110,8 @@ class TargetAzureEventHubs(Target):
         )
         self.max_latency = settings.max_latency
         self._stopped: str | None = None  # why the run stopped early, for the summary
-        self._terminating = False
+        self.shutdown = Shutdown(settings.shutdown_timeout, self.logger)
+        self._last_state: bytes | None = None
         self._oldest_pending: float | None = None  # when the oldest unsent record was read
         self._first_record_clock = runtime.started()  # see _pending_since
         self._order = itertools.count()
@@ -127,7 +127,8 @@ class TargetAzureEventHubs(Target):
         reader = self._reader = t.cast(TickingReader, self.message_reader)
         reader.tick_seconds = max(0.02, min(0.25, self.max_latency / 4))
         reader.on_tick = self._on_tick
-        reader.should_stop = lambda: self._terminating
+        reader.should_stop = lambda: self.shutdown.requested
+        reader.on_state = self._on_state
         if self.invalid.policy != "fail":
             reader.on_invalid_line = self._on_invalid_line
 
@@ -295,18 +296,27 @@ class TargetAzureEventHubs(Target):
             self._oldest_pending = None
 
     def _on_tick(self, idle: bool) -> None:
-        """Between input chunks: keep max_latency_ms; when idle, also relay a new STATE."""
+        """Between input chunks: write what acknowledgements allow, keep max_latency_ms;
+        when idle, also relay a new STATE."""
+        self.checkpoints.apply()
         self.delivery.raise_if_failed()
-        self.checkpoints.raise_if_failed()
         self._handle_max_record_age()
         if idle and self.outgoing.states:
             self.drain_all()
 
-    def _process_state_message(self, message_dict: dict) -> None:
-        before = self._latest_state
-        super()._process_state_message(message_dict)
-        if self._latest_state is not before:  # the SDK ignores a repeated STATE
-            self.outgoing.states.append((self.next_order(), self._latest_state or {}))
+    def _on_state(self, state: bytes) -> None:
+        """A STATE message: its value, as the tap wrote it, waits for the events before it."""
+        if state != self._last_state:  # a repeated STATE says nothing new
+            self._last_state = state
+            self.outgoing.states.append((self.next_order(), state))
+        # Draining at a STATE (a point the tap chose) rather than mid-way between two rows
+        # of one profile keeps the profile's rows in one event. Only once records have
+        # waited a while, so frequent STATE messages do not shrink batches.
+        if (
+            self._oldest_pending is None
+            or time.monotonic() - self._oldest_pending >= self.max_latency / 4
+        ):
+            self.drain_all()
         # Draining at a STATE (a point the tap chose) rather than mid-way between two rows
         # of one profile keeps the profile's rows in one event. Only once records have
         # waited a while, so frequent STATE messages do not shrink batches.
@@ -316,22 +326,17 @@ class TargetAzureEventHubs(Target):
         ):
             self.drain_all()
 
-    # STATE: written by delivery once the events before it are accepted -------------------
+    # STATE: written by `checkpoints` once the events before it are accepted -------------
 
-    def _write_state_message(self, state: dict) -> None:
-        """Nothing to do: `_send_outgoing` registered every STATE with delivery, in place."""
-
-    def _emit_state(self, state: dict) -> None:
-        if self.settings.dry_run:
-            return  # so that Meltano does not move the bookmark
-        sys.stdout.write(orjson.dumps(state).decode() + "\n")
-        sys.stdout.flush()
+    def _emit_state(self, state: bytes) -> None:
+        if not self.settings.dry_run:  # a dry run writes none: Meltano keeps its bookmark
+            write_state_line(state)
 
     # End of input, errors and signals -----------------------------------------------------
 
     def process_endofpipe(self) -> None:
         self._send_now = True
-        complete = self.snapshots.end == "end_of_input" and not self._terminating
+        complete = self.snapshots.end == "end_of_input" and not self.shutdown.requested
         self.outgoing.hold_states = complete  # the last STATE goes after the snapshot's exits
         try:
             super().process_endofpipe()
@@ -341,20 +346,29 @@ class TargetAzureEventHubs(Target):
         finally:
             self.outgoing.hold_states = False
         self._send_outgoing(release_states=True)
-        self._flush(self.settings.shutdown_timeout if self._terminating else None)
+        self._flush()
         self.delivery.close()  # everything is accepted: release connections and threads
         if self.tracker is not None:
             self.tracker.finish()
 
-    def _flush(self, timeout: float | None = None) -> None:
-        """Wait until every event submitted is accepted and its checkpoints released."""
-        if not self.delivery.flush(timeout):
-            pending = self.delivery.pending_events()
-            raise TargetError(
-                f"stopped with {pending} events not yet accepted by Event Hubs after "
-                f"{timeout} s; no STATE was written for them, re-run from the last STATE"
-            )
-        self.checkpoints.raise_if_failed()
+    def _flush(self) -> None:
+        """Wait until every event submitted is accepted, committing and writing STATE as
+        acknowledgements come; after a termination signal, only until its deadline."""
+        while True:
+            remaining = self.shutdown.remaining()
+            wait = _FLUSH_SLICE if remaining is None else min(_FLUSH_SLICE, remaining)
+            done = self.delivery.flush(wait)
+            self.checkpoints.apply()
+            if done:
+                return
+            if (remaining := self.shutdown.remaining()) is not None and remaining <= 0:
+                pending = self.delivery.pending_events()
+                waiting = f"{pending} events" if pending >= 0 else "events"
+                raise TargetError(
+                    f"stopped with {waiting} not yet accepted by Event Hubs within "
+                    f"shutdown_timeout_seconds ({self.settings.shutdown_timeout} s); no STATE "
+                    "was written for them, re-run from the last STATE"
+                )
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "version"})
@@ -368,8 +382,10 @@ class TargetAzureEventHubs(Target):
 
     @telemetry.traced_run
     def run(self, file_input: t.IO[str] | None = None) -> int:
-        """Process the input; returns the exit code. Errors end as one clear log line."""
+        """Process the input; returns the exit code: 0, 1 after an error (one clear log
+        line), 128 + the signal's number after SIGTERM or SIGINT."""
         code = 0
+        self.shutdown.install()
         self.reporter.start()
         try:
             self.listen(file_input)
@@ -383,44 +399,35 @@ class TargetAzureEventHubs(Target):
             self.logger.exception("Unexpected error, please report it: %s", error)
             code = 1
         finally:
-            self.delivery.close()
+            self.delivery.close(self.shutdown.close_timeout(failed=code != 0))
             self.reporter.stop()
             self._log_summary()
             if self.tracker is not None:
                 self.tracker.close()
-        if self._terminating and code == 0:
-            self.logger.info("Stopped on a termination signal; all events read were accepted")
-        return code
+        return self.shutdown.exit_code(code)
 
     def _salvage(self, error: TargetError) -> None:
         """After bad input, still deliver the records read before it and their STATE."""
         if getattr(error, "during_drain", False) or self.delivery.failure is not None:
             return
+        if self.shutdown.requested or isinstance(error, OutputClosed):
+            return  # a signal bounds the time left; a closed stdout takes no STATE
         if isinstance(error, ChangeStoreError) or self.checkpoints.failure is not None:
             return  # nothing more can be recorded: the next run sends it again
         self._send_now = True
+        self.shutdown.start_clock()
         try:
             self.drain_all()
-            self.delivery.flush(self.settings.shutdown_timeout)
+            self._flush()
         except TargetError as second:
             self.logger.error("While saving records read before the error: %s", second)
-
-    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
-        if self._terminating:  # a second signal: stop now, writing nothing more
-            self.logger.error("Second termination signal: exiting without waiting for sends")
-            os._exit(1)
-        self._terminating = True
-        self.logger.warning(
-            "Received %s: finishing sends of what was read, then writing STATE",
-            signal.Signals(signum).name,
-        )
 
     def _log_summary(self) -> None:
         if isinstance(self.delivery, DryRunDelivery):
             log_dry_run(
                 self.logger, self.delivery, self.run_state, self.invalid.counts, self.tracker
             )
-        if self._terminating and self._stopped is None:
+        if self.shutdown.requested and self._stopped is None:
             self._stopped = "a termination signal"
         log_summary(
             self.logger,

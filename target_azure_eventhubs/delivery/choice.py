@@ -35,7 +35,7 @@ def make_delivery(  # noqa: PLR0917  (what delivery needs, then how the run goes
         logger.info("sender_process needs a POSIX system: sending from this process")
         sender_process = False
     if not sender_process:
-        return Delivery(spec, options, on_released, logger)
+        return Delivery(spec, options, on_released, logger, should_stop)
     delivery = DeliveryProcess(config, options, on_released, logger, should_stop)
     # The command connects while the first lines are read; a target built in a program
     # of its own starts its sender process when it first opens a hub.

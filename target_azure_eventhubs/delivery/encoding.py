@@ -21,6 +21,8 @@ from functools import lru_cache
 
 from azure.eventhub import EventDataBatch
 
+from target_azure_eventhubs.delivery import sdk
+
 CONTENT_TYPE = "application/json"
 MESSAGE_ID_CHARS = 32
 
@@ -161,22 +163,19 @@ def message_section_size(message_size: int) -> int:
 
 
 def empty_batch_size() -> int:
-    return EventDataBatch()._size  # the SDK's own measure of the envelope
+    return sdk.batch_size(EventDataBatch())  # the SDK's own measure of the envelope
 
 
 def fill_batch(batch: EventDataBatch, encoded: Sequence[bytes]) -> int:
     """Append encoded events while they fit, as `EventDataBatch.add` would; returns how many."""
-    data = batch._message[5]  # BatchMessage.data: the events' data sections
-    size, limit, added = batch._size, batch.max_size_in_bytes, 0
+    size, limit, added = sdk.batch_size(batch), batch.max_size_in_bytes, 0
     for message in encoded:
         after = size + section_size(message)
         if after > limit:
             break
-        data.append(message)
         size = after
         added += 1
-    batch._size = size
-    batch._count += added
+    sdk.append_encoded(batch, encoded[:added], size)
     return added
 
 

@@ -11,22 +11,20 @@ the link stands.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from azure.eventhub import EventHubProducerClient
-from azure.eventhub._constants import ALL_PARTITIONS
 
+from target_azure_eventhubs.delivery import sdk
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
 from target_azure_eventhubs.delivery.policy import describe_failure
 from target_azure_eventhubs.errors import DeliveryError
 
 # A refusal follows the attach at once; this only bounds a service that sends nothing more.
 _NEXT_FRAME_SECONDS = 1.0
-_ATTACHED = 3  # pyamqp's LinkState.ATTACHED
 
 
 @dataclass(frozen=True)
@@ -67,21 +65,4 @@ def _max_message_size(client: EventHubProducerClient) -> int:
 
 def _confirm_sender_link(client: EventHubProducerClient) -> None:
     """Raise the service's refusal of the sender link `create_batch` attached, if any."""
-    try:
-        handler: Any = client._producers[ALL_PARTITIONS]._handler  # type: ignore[union-attr]
-        link: Any = handler._link
-        connection: Any = handler._connection
-        seen = connection._last_frame_received_time
-    except (AttributeError, KeyError):  # another SDK version: the first send will tell
-        return
-    deadline = time.monotonic() + _NEXT_FRAME_SECONDS
-    try:
-        while link.get_state().value == _ATTACHED:  # get_state raises the link's error
-            if connection._last_frame_received_time != seen or time.monotonic() > deadline:
-                return
-            connection.listen(wait=0.05)
-    except Exception as exc:
-        raise client._amqp_transport._create_eventhub_exception(exc) from exc
-    raise client._amqp_transport._create_eventhub_exception(
-        ConnectionError("the sender link was detached")
-    )
+    sdk.confirm_sender_link(client, _NEXT_FRAME_SECONDS)

@@ -40,6 +40,7 @@ from target_azure_eventhubs.delivery.policy import DeliveryOptions, DeliveryStat
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.1
+_REPLY_MARGIN = 2.0  # seconds a reply may take beyond the time its request was given
 _OUTBOX_BYTES = 8 << 20
 _SUBMIT_EVENTS = 1000  # per message to the child, and at most
 _SUBMIT_BYTES = 1 << 20  # of event bodies
@@ -75,6 +76,9 @@ class DeliveryProcess:
         self._disconnected = False
         self._init = ("init", dict(config), options, logger.name, logger.getEffectiveLevel())
         self._started = False  # `_start` takes the child: its process, conn and finalizer
+        # A request whose reply was given up on: later replies would answer the wrong
+        # request, so nothing more is asked (see `_await_reply`).
+        self._desynchronised = False
 
     def _start(self) -> None:
         """Take the sender process at the first message, not when built: a target that is
@@ -171,7 +175,12 @@ class DeliveryProcess:
     def flush(self, timeout: float | None = None) -> bool:
         if not self._started:
             return True  # nothing was handed over
-        return bool(self._request(("flush", timeout)))
+        if self._desynchronised:
+            return False
+        # The child may be stuck taking in a submit (its buffer full during an outage):
+        # the answer is awaited no longer than asked, plus a margin for the round trip.
+        deadline = None if timeout is None else time.monotonic() + timeout + _REPLY_MARGIN
+        return bool(self._request(("flush", timeout), deadline=deadline))
 
     def pending_events(self) -> int:
         if self._failure is not None or not self._process_alive():
@@ -210,10 +219,17 @@ class DeliveryProcess:
             self._closed = True
             return
         try:
-            # Even after a failure: the child must stop its senders and exit.
-            stats = self._request(("close", timeout), raise_failure=False, after_failure=True)
-            if isinstance(stats, DeliveryStats):
-                self.stats = stats
+            # Even after a failure: the child must stop its senders and exit. It gets
+            # `timeout` for sends in flight; if it cannot even answer, it is killed.
+            if not self._desynchronised:
+                stats = self._request(
+                    ("close", timeout),
+                    raise_failure=False,
+                    after_failure=True,
+                    deadline=time.monotonic() + timeout + _REPLY_MARGIN,
+                )
+                if isinstance(stats, DeliveryStats):
+                    self.stats = stats
         except DeliveryError:
             pass  # the child is gone: its statistics are lost, nothing else is
         self._closed = True
@@ -224,7 +240,9 @@ class DeliveryProcess:
 
     # Plumbing ----------------------------------------------------------------------------
 
-    def _post(self, message: tuple[Any, ...], after_failure: bool = False) -> None:
+    def _post(
+        self, message: tuple[Any, ...], after_failure: bool = False, deadline: float | None = None
+    ) -> None:
         """Queue a message for the writer thread; waits (stoppably) when the child is busy."""
         if not self._started:
             self._start()
@@ -236,23 +254,31 @@ class DeliveryProcess:
                 raise DeliveryError("the delivery process has exited")
             if self._outbox.put(data, timeout=_POLL):
                 return
-            if self._should_stop() and message[0] == "submit":
+            if (self._should_stop() and message[0] == "submit") or (
+                deadline is not None and time.monotonic() >= deadline
+            ):
+                self._desynchronised = True  # what was asked may never be answered
                 msg = "stopped while waiting to hand events to the sender"
                 raise DeliveryError(msg)
 
     def _request(
-        self, message: tuple[Any, ...], raise_failure: bool = True, after_failure: bool = False
+        self,
+        message: tuple[Any, ...],
+        raise_failure: bool = True,
+        after_failure: bool = False,
+        deadline: float | None = None,
     ) -> Any:
         if not after_failure:
             self._collect_opens()
-        self._post(message, after_failure)
+        self._post(message, after_failure, deadline)
         if after_failure:
             while self._opening:  # answers still due to opens nobody collected
                 self._opening.popleft()
-                self._await_reply(raise_failure=False)
-        return self._await_reply(raise_failure)
+                self._await_reply(raise_failure=False, deadline=deadline)
+        return self._await_reply(raise_failure, deadline)
 
-    def _await_reply(self, raise_failure: bool = True) -> Any:
+    def _await_reply(self, raise_failure: bool = True, deadline: float | None = None) -> Any:
+        """The next reply; False (a timed-out flush) once `deadline` has passed."""
         while True:
             try:
                 ok, value = self._replies.get(timeout=_POLL)
@@ -262,6 +288,11 @@ class DeliveryProcess:
                         "the delivery process stopped unexpectedly "
                         f"(exit code {self._process.returncode})"
                     ) from None
+                if self._disconnected and self._replies.empty():
+                    raise DeliveryError("the sender process closed its connection") from None
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._desynchronised = True
+                    return False
                 continue
             if ok:
                 return value
@@ -298,6 +329,12 @@ class DeliveryProcess:
                 else:
                     self._replies.put((rest[0], rest[1]))
         except (EOFError, OSError):
+            pass
+        except BaseException as exc:  # whatever it is, the run must fail, never wait
+            message = f"the sender process's listener stopped: {type(exc).__name__}: {exc}"
+            self._failure = self._failure or DeliveryError(message[:500])
+            self._replies.put((False, message[:500]))
+        finally:
             self._disconnected = True
 
     def _release_through(self, mark: int) -> tuple[Any, list[Any]]:

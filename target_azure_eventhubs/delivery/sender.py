@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 from azure.eventhub import EventDataBatch, EventHubProducerClient
 
-from target_azure_eventhubs.delivery import tracing
+from target_azure_eventhubs.delivery import sdk, tracing
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
 from target_azure_eventhubs.delivery.encoding import Outbound, fill_batch
 from target_azure_eventhubs.delivery.partitioning import partitions_for_keys
@@ -68,8 +68,10 @@ class Delivery:
         options: DeliveryOptions,
         on_released: Callable[[int], None],
         logger: logging.Logger | None = None,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.spec = spec
+        self._should_stop = should_stop
         self.options = options
         self.stats = DeliveryStats()
         self.logger = logger or logging.getLogger("target_azure_eventhubs.delivery")
@@ -211,6 +213,8 @@ class Delivery:
         limit = self.options.max_buffered_bytes
         while self._buffered_bytes > 0 and self._buffered_bytes + size > limit:
             self._raise_if_failed()
+            if self._should_stop():
+                raise DeliveryError("stopped while waiting for room in the send buffer")
             self._cond.wait(_POLL)
         self._raise_if_failed()
 
@@ -382,23 +386,10 @@ class _Sender:
             _METRICS.info("METRIC: %s", orjson.dumps({**point, "tags": tags}).decode())
 
     def _warm_up(self) -> None:
-        # The first send to a partition costs a connect, CBS and attach: pay it up front,
-        # and tell the client the partition ids so it skips its own $management round trip.
+        # The first send to a partition costs a connect, CBS and attach: pay it up front.
         self.client = self.hub._new_client()
-        try:
-            self.client._partition_ids = list(self.hub.partition_ids)
-            for partition_id in self.hub.partition_ids:
-                self.client._producers.setdefault(partition_id, None)
-        except AttributeError:  # another SDK version: it will look the ids up itself
-            pass
-        for queue in self.queues:
-            if queue.partition_id is None:
-                continue
-            try:
-                self.client._start_producer(queue.partition_id)
-                self.client._producers[queue.partition_id]._open_with_retry()  # type: ignore[union-attr]
-            except Exception:
-                continue  # best effort: the first send connects and retries properly
+        owned = [queue.partition_id for queue in self.queues if queue.partition_id is not None]
+        sdk.warm_up(self.client, self.hub.partition_ids, owned)
 
     def _next_queue(self) -> _Queue | None:
         cond = self.delivery._cond
@@ -440,7 +431,7 @@ class _Sender:
             if self.delivery._stopped.is_set() and self.delivery._failure is not None:
                 raise DeliveryError("stopped before the batch was accepted")
             try:
-                self._send(batch)
+                self._send(batch, queue)
                 return
             except Exception as exc:
                 kind = classify(exc)
@@ -475,11 +466,17 @@ class _Sender:
                 if kind == "transient":
                     self._reconnect()
 
-    def _send(self, batch: EventDataBatch) -> None:
+    def _send(self, batch: EventDataBatch, queue: _Queue) -> None:
         assert self.client is not None
-        # send_batch resends once internally on a timeout, so give each attempt half.
+        # Once per attempt: send_batch would resend a refused batch at once, with no
+        # backoff (see delivery/sdk.py); _send_with_retry decides when to send again.
         with tracing.within(self.delivery._trace_parent):
-            self.client.send_batch(batch, timeout=self.delivery.options.send_timeout_seconds / 2)
+            sdk.send_once(
+                self.client,
+                batch,
+                queue.partition_id,
+                timeout=self.delivery.options.send_timeout_seconds,
+            )
 
     def _reconnect(self) -> None:
         if self.client is not None:

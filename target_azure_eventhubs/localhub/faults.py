@@ -6,8 +6,10 @@ the action on the server loop through registered callbacks.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -16,6 +18,21 @@ SERVER_BUSY_DESCRIPTION = (
     "The request was terminated because the entity is being throttled. Error code : 50002. "
     "Please wait 4 seconds and try again."
 )
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One transfer the hub answered: when, to which hub, its outcome, and a digest of its
+    payload (a resend of the same batch has the same digest)."""
+
+    at: float  # time.monotonic() of the hub's process
+    hub: str
+    digest: str
+    events: int
+    outcome: str  # "accepted", or the condition it was rejected with
+
+
+_JOURNAL_SIZE = 100_000
 
 
 @dataclass
@@ -38,6 +55,7 @@ class Faults:
         self._refuse_tokens = False
         self._token_lifetime: float | None = None
         self._actions: list[Callable[[str], None]] = []
+        self._journal: deque[Transfer] = deque(maxlen=_JOURNAL_SIZE)
 
     # ---- setters (tests)
 
@@ -98,6 +116,19 @@ class Faults:
             self._black_hole = False
             self._refuse_tokens = False
             self._token_lifetime = None
+
+    def transfers(self) -> list[Transfer]:
+        """The transfers answered so far (the latest 100,000), oldest first."""
+        with self._lock:
+            return list(self._journal)
+
+    def note_transfer(self, hub: str, payload: bytes, events: int, outcome: str) -> None:
+        """Journal a transfer's outcome (server loop)."""
+        entry = Transfer(
+            time.monotonic(), hub, hashlib.sha256(payload).hexdigest()[:16], events, outcome
+        )
+        with self._lock:
+            self._journal.append(entry)
 
     # ---- queries (server loop)
 

@@ -290,6 +290,7 @@ class ProducerLink(_IncomingLink):
             _LOGGER.warning(
                 "rejecting delivery %d on %s: %s", delivery_id, self.entity.path, rejection[0]
             )
+            server.faults.note_transfer(self.hub.name, message, len(events), rejection[0])
             self.respond(delivery_id, settled, F.rejected(*rejection))
             return
         log = self.fixed_partition
@@ -300,6 +301,7 @@ class ProducerLink(_IncomingLink):
             else:
                 log = self.hub.next_round_robin()
         log.append(events, keys)
+        server.faults.note_transfer(self.hub.name, message, len(events), "accepted")
         self.respond(delivery_id, settled, F.accepted())
 
 

@@ -679,11 +679,11 @@ def test_flush_returns_once_the_accepted_changes_are_recorded(
     (here: the store's write lock held by another connection for a second)."""
     store = sqlite_store(tmp_path)
     tracker = ChangeTracker(open_store(store.url), Options())
-    written: list[dict] = []
+    written: list[bytes] = []
     checkpoints = Checkpoints(written.append, tracker)
     config = {"connection_string": local_hub.connection_string(), "eventhub_name": "profiles"}
     delivery = Delivery(
-        connection_from_config(config), options_from_config(config), checkpoints.release
+        connection_from_config(config), options_from_config(config), checkpoints.post
     )
     try:
         [(decision, change)] = tracker.decide(
@@ -694,7 +694,7 @@ def test_flush_returns_once_the_accepted_changes_are_recorded(
         locker.execute("BEGIN IMMEDIATE")
         delivery.submit(HUB, [("p1", Outbound(b'{"p": 1}', {"stream": STREAM}))])
         checkpoints.note([change])
-        mark = checkpoints.place({"n": 1})
+        mark = checkpoints.place(b'{"n": 1}')
         assert mark is not None
         delivery.checkpoint(mark)
         assert wait_until(lambda: local_hub.event_count("profiles") == 1, 10)
@@ -702,8 +702,9 @@ def test_flush_returns_once_the_accepted_changes_are_recorded(
         unlock = threading.Timer(1.0, lambda: locker.execute("ROLLBACK"))
         unlock.start()
         assert delivery.flush(10)
+        checkpoints.apply()  # the owner commits, waiting for the lock, then writes STATE
         assert store.memberships() == {"p1": decision.after.memberships}
-        assert written == [{"n": 1}]
+        assert written == [b'{"n": 1}']
         unlock.join()
         locker.close()
     finally:

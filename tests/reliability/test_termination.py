@@ -93,12 +93,12 @@ def test_sigterm_exits_within_the_shutdown_timeout(
             retry_backoff_max_seconds=0.5,
         )
         result, stopped_after = _sigterm_while_black_holed(tmp_path, hub, config, workload, caplog)
-    assert result.returncode == 1
+    assert result.returncode == 128 + signal.SIGTERM
     # shutdown timeout + one in-flight send timeout + process exit
     assert stopped_after < 2 + 1 + 2.5, f"exited {stopped_after:.1f} s after SIGTERM"
 
 
-def test_sigterm_with_a_healthy_hub_finishes_what_was_read_and_exits_0(tmp_path: Path) -> None:
+def test_sigterm_with_a_healthy_hub_finishes_what_was_read_and_exits_143(tmp_path: Path) -> None:
     workload = make_workload(300, state_every=10)
     with local_hub() as hub:
         config = target_config(hub.connection_string(), shutdown_timeout_seconds=5)
@@ -123,7 +123,7 @@ def test_sigterm_with_a_healthy_hub_finishes_what_was_read_and_exits_0(tmp_path:
             stopped_early=True,
             rerun_config=config,
         )
-    assert outcome.exit_codes[0] == 0
+    assert outcome.exit_codes[0] == 128 + signal.SIGTERM  # cancelled, even if cleanly
     # Everything the STATE covers arrived, and nothing read after it was silently dropped:
     # the re-run starts right after the last STATE.
     assert outcome.covered < workload.last_record_line
@@ -137,7 +137,8 @@ def test_sigkill_of_the_target_loses_nothing_covered_by_state(tmp_path: Path) ->
         target = TargetProcess(tmp_path, config)
         try:
             target.write(first)
-            assert wait_until(lambda: len(target.states()) >= 3, 20), target.stderr
+            # The STATEs of the first part may come as one line (the latest covers the rest).
+            assert wait_until(lambda: len(target.states()) >= 1, 20), target.stderr
             target.write(rest[:40])  # killed with these read or being read
             target.proc.kill()
             result = target.wait(30)
