@@ -10,6 +10,8 @@ from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.localhub.faults import Transfer
 from tests.core.support import SCHEMA, SENDER_PROCESS, Target, config, row, state_line
 
+pytestmark = pytest.mark.slow  # runs the target as a subprocess
+
 SERVER_BUSY_WAIT = 4.0  # what the service asks for
 
 

@@ -25,6 +25,8 @@ from tests.core.support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # runs the target as a subprocess
+
 SHUTDOWN = 2.0  # shutdown_timeout_seconds in these tests
 BOUND = SHUTDOWN + 5.0  # what the promise allows from the signal to the exit
 

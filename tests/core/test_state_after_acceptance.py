@@ -19,6 +19,8 @@ from tests.core.support import (
     wait_for,
 )
 
+pytestmark = pytest.mark.slow  # runs the target as a subprocess
+
 
 @pytest.mark.parametrize("sender_process", SENDER_PROCESS)
 def test_a_state_between_two_rows_of_a_profile_waits_for_its_merged_event(

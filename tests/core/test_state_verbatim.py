@@ -9,6 +9,8 @@ import pytest
 from target_azure_eventhubs.localhub import LocalHub
 from tests.core.support import SCHEMA, SENDER_PROCESS, Target, config, row, state_line
 
+pytestmark = pytest.mark.slow  # runs the target as a subprocess
+
 # Each as the tap wrote it, spacing included: a 17-digit decimal bookmark, a 30-digit
 # integer, non-ASCII text (raw and escaped), nested empty objects and arrays.
 VALUES = [
