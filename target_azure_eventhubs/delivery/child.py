@@ -162,7 +162,7 @@ def _serve_requests(
                 delivery.open_hub(hub)
                 send(("reply", True, (delivery.partition_ids(hub), delivery.max_event_bytes(hub))))
             elif kind == "submit":
-                items = ((key, Outbound(body, props)) for key, body, props in args[1])
+                items = ((item[0], Outbound(*item[1:])) for item in args[1])
                 delivery.submit(args[0], items)
             elif kind == "checkpoint":
                 delivery.checkpoint(args[0])

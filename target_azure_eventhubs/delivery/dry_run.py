@@ -51,7 +51,7 @@ class DryRunDelivery:
 
     def submit(self, hub: str, items: Iterable[tuple[str | None, Outbound]]) -> None:
         for _, out in items:
-            counts = self.per_stream.setdefault(out.properties.get("stream", ""), Counter())
+            counts = self.per_stream.setdefault(str(out.properties.get("stream", "")), Counter())
             counts["events"] += 1
             body = orjson.loads(out.body)
             for memberships in body.get("segmentMembership", {}).values():

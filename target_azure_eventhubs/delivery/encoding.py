@@ -2,10 +2,17 @@
 
 `EventData(...)` plus `EventDataBatch.add` costs ~50 µs per event (each event is converted
 and encoded twice). The target's events all have the same shape (properties with a message
-id and content type, string application properties, one data section), so they are encoded
-here once, directly, in a few microseconds; `tests/unit/test_encoding.py` proves the bytes
-equal the SDK's for any body and properties. The SDK still sends the batch: `fill_batch`
-puts the encoded events into an `EventDataBatch` the same way its `add` does.
+id and content type, application properties, one data section), so they are encoded here
+once, directly, in a few microseconds; `tests/unit/delivery/test_encoding.py` proves the
+bytes equal the SDK's for any body and properties.
+
+Application property values (`PropertyValue`) keep an AMQP type: `str` a string, `bool` a
+boolean, `int` a long (64-bit, as the SDK writes `amqp_long_value`; the SDK's plain `int`
+is 32-bit and refuses epoch milliseconds), `float` a double, `datetime` a timestamp
+(milliseconds since the epoch, as the SDK converts it; naive means UTC).
+
+The SDK still sends the batch: `fill_batch` puts the encoded events into an
+`EventDataBatch` the same way its `add` does.
 
 `message_size` gives the encoded length without encoding, so the target's process can
 refuse an event too large for the hub while the sender process does the encoding.
@@ -13,10 +20,12 @@ refuse an event too large for the hub while the sender process does the encoding
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from azure.eventhub import EventDataBatch
@@ -25,6 +34,8 @@ from target_azure_eventhubs.delivery import sdk
 
 CONTENT_TYPE = "application/json"
 MESSAGE_ID_CHARS = 32
+
+PropertyValue = str | bool | int | float | datetime
 
 _PROPERTIES = b"\x00\x53\x73"  # described, smallulong 0x73: amqp:properties:list
 _APPLICATION_PROPERTIES = b"\x00\x53\x74"  # amqp:application-properties:map
@@ -57,20 +68,68 @@ def _compound(small_code: int, large_code: int, count: int, items: bytes) -> byt
     return bytes((large_code,)) + struct.pack(">LL", size + 4, count) + items
 
 
-_CONTENT_TYPE_SYMBOL = _variable(0xA3, 0xB3, CONTENT_TYPE.encode("ascii"))
+def _symbol(value: str) -> bytes:
+    return _variable(0xA3, 0xB3, value.encode("ascii"))
 
 
-def encode_event_message(body: bytes, message_id: str, properties: Mapping[str, str]) -> bytes:
+_CONTENT_TYPE_SYMBOL = _symbol(CONTENT_TYPE)
+_TRUE, _FALSE = b"\x56\x01", b"\x56\x00"  # the SDK writes booleans as 0x56 and a byte
+
+
+def epoch_ms(value: datetime) -> int:
+    """A datetime as AMQP timestamp milliseconds, computed as the SDK computes them."""
+    return int(calendar.timegm(value.utctimetuple()) * 1000 + value.microsecond / 1000)
+
+
+def _value(value: PropertyValue) -> bytes:
+    """One application property value, as the SDK encodes it (ints: `amqp_long_value`)."""
+    if type(value) is str:
+        return _string(value)
+    if value is True or value is False:
+        return _TRUE if value else _FALSE
+    if isinstance(value, int):
+        if -128 <= value <= 127:
+            return b"\x55" + struct.pack(">b", value)
+        try:
+            return b"\x81" + struct.pack(">q", value)
+        except struct.error:
+            raise ValueError(f"{value} is outside the range of an AMQP long") from None
+    if isinstance(value, float):
+        return b"\x82" + struct.pack(">d", value)
+    if isinstance(value, datetime):
+        return b"\x83" + struct.pack(">q", epoch_ms(value))
+    if isinstance(value, str):  # a str subclass
+        return _string(str(value))
+    raise TypeError(f"an application property cannot hold {type(value).__name__}")
+
+
+def _value_size(value: PropertyValue) -> int:
+    if isinstance(value, str):
+        v = len(value) if value.isascii() else len(value.encode("utf-8"))
+        return v + (2 if v <= 255 else 5)
+    if value is True or value is False:
+        return 2
+    if isinstance(value, int):
+        return 2 if -128 <= value <= 127 else 9
+    return 9  # double, timestamp
+
+
+def encode_event_message(
+    body: bytes,
+    message_id: str,
+    properties: Mapping[str, PropertyValue],
+    content_type: str = CONTENT_TYPE,
+) -> bytes:
     """The AMQP message of one event, as the SDK encodes `EventData` inside a batch."""
     fields = (
         _string(message_id)
         + _NULLS_BEFORE_CONTENT_TYPE
-        + _CONTENT_TYPE_SYMBOL
+        + (_CONTENT_TYPE_SYMBOL if content_type == CONTENT_TYPE else _symbol(content_type))
         + _NULLS_AFTER_CONTENT_TYPE
     )
     parts = [_PROPERTIES, _compound(0xC0, 0xD0, _PROPERTY_FIELDS, fields)]
     if properties:
-        pairs = b"".join(_string(k) + _string(v) for k, v in properties.items())
+        pairs = b"".join(_string(k) + _value(v) for k, v in properties.items())
         parts += [_APPLICATION_PROPERTIES, _compound(0xC1, 0xD1, len(properties) * 2, pairs)]
     parts += [_DATA, _variable(0xA0, 0xB0, body)]
     return b"".join(parts)
@@ -81,17 +140,29 @@ def message_id_for(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()[:MESSAGE_ID_CHARS]
 
 
-def encode_message(body: bytes, properties: Mapping[str, str]) -> bytes:
-    """The AMQP message of one event, with its deterministic message id.
+def encode_message(
+    body: bytes,
+    properties: Mapping[str, PropertyValue],
+    content_type: str = CONTENT_TYPE,
+    message_id: str | None = None,
+) -> bytes:
+    """The AMQP message of one event, with its deterministic message id (or `message_id`).
 
     Equal to `encode_event_message(body, message_id_for(body), properties)`, with what
     does not vary (the properties list around a 32-character id, property names)
     encoded once: the sender process encodes every event.
     """
-    message_id = message_id_for(body).encode("ascii")
-    parts = [_PROPERTIES_HEAD, message_id, _PROPERTIES_TAIL]
+    if message_id is not None or content_type != CONTENT_TYPE:
+        message_id = message_id_for(body) if message_id is None else message_id
+        return encode_event_message(body, message_id, properties, content_type)
+    parts = [_PROPERTIES_HEAD, message_id_for(body).encode("ascii"), _PROPERTIES_TAIL]
     if properties:
-        pairs = b"".join([_name(k) + _string(v) for k, v in properties.items()])
+        pairs = b"".join(
+            [
+                _name(k) + (_string(v) if type(v) is str else _value(v))
+                for k, v in properties.items()
+            ]
+        )
         parts += [_APPLICATION_PROPERTIES, _compound(0xC1, 0xD1, len(properties) * 2, pairs)]
     size = len(body)
     if size <= 255:
@@ -134,18 +205,27 @@ _FIXED_PROPERTIES_SIZE = len(_PROPERTIES) + _compound_size(
 )
 
 
-def message_size(body_size: int, properties: Mapping[str, str]) -> int:
-    """`len(encode_message(body, properties))` for a body of `body_size` bytes, computed.
+def message_size(
+    body_size: int, properties: Mapping[str, PropertyValue], content_type: str = CONTENT_TYPE
+) -> int:
+    """`len(encode_message(body, properties, content_type))` for a body of `body_size`
+    bytes and a 32-character message id, computed.
 
-    Written out (no helper calls): the target checks every event's size against the hub's.
+    Written out (no helper calls for string values): the target checks every event's size
+    against the hub's.
     """
     size = _FIXED_PROPERTIES_SIZE + len(_DATA) + body_size + (2 if body_size <= 255 else 5)
+    if content_type != CONTENT_TYPE:  # a symbol of under 256 bytes, like the default
+        size += len(content_type) - len(CONTENT_TYPE)
     if properties:
         pairs = 0
         for key, value in properties.items():
             k = len(key) if key.isascii() else len(key.encode("utf-8"))
-            v = len(value) if value.isascii() else len(value.encode("utf-8"))
-            pairs += k + v + (2 if k <= 255 else 5) + (2 if v <= 255 else 5)
+            if type(value) is str:
+                v = len(value) if value.isascii() else len(value.encode("utf-8"))
+                pairs += k + v + (2 if k <= 255 else 5) + (2 if v <= 255 else 5)
+            else:
+                pairs += k + (2 if k <= 255 else 5) + _value_size(value)
         count = len(properties) * 2
         size += len(_APPLICATION_PROPERTIES) + pairs + (3 if count <= 255 and pairs < 255 else 9)
     return size
@@ -181,24 +261,30 @@ def fill_batch(batch: EventDataBatch, encoded: Sequence[bytes]) -> int:
 
 @dataclass(slots=True)
 class Outbound:
-    """One event: its JSON body and application properties until `encode` turns them into
-    the AMQP message, which waits in its queue for acceptance."""
+    """One event: its body and application properties until `encode` turns them into the
+    AMQP message, which waits in its queue for acceptance. `message_id` is None for the
+    default, the first 32 hex digits of the body's SHA-256."""
 
     body: bytes
-    properties: dict[str, str]
+    properties: Mapping[str, PropertyValue]
+    content_type: str = CONTENT_TYPE
+    message_id: str | None = None
     encoded: bytes = b""
     size: int = 0  # what the encoded message adds to a batch
     seq: int = 0
     queued_at: float = 0.0  # monotonic clock: the oldest unacknowledged event's age
 
     def encode(self) -> None:
-        self.encoded = encode_message(self.body, self.properties)
+        self.encoded = encode_message(
+            self.body, self.properties, self.content_type, self.message_id
+        )
         self.size = section_size(self.encoded)
         self.body = b""  # the message holds it now
 
     def predicted_size(self) -> int:
         """`size` before encoding: lets the target refuse an event too large for the hub."""
-        return message_section_size(message_size(len(self.body), self.properties))
+        size = message_size(len(self.body), self.properties, self.content_type)
+        return message_section_size(size)
 
 
 def event_fits(out: Outbound, max_bytes: int) -> bool:

@@ -10,7 +10,8 @@ Protocol (pickled tuples on one duplex connection):
 - parent -> child: optionally ("preconnect", config) from the command line (see
   `launcher`), then ("init", config, options, logger name, level), ("open", hub),
   ("submit", hub, items), ("checkpoint", mark), ("trace", headers), ("flush", timeout),
-  ("pending",), ("close", timeout)
+  ("pending",), ("close", timeout); each submitted item is (partition key, body,
+  properties), with the content type and message id after them when not the defaults
 - child -> parent: ("reply", ok, value) for open/flush/pending/close, in request order, and
   at any time ("released", mark) when a checkpoint is released, ("failed", message) on a
   failure, and every `report_seconds` ("progress", stats).
@@ -34,7 +35,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from target_azure_eventhubs.delivery import launcher
-from target_azure_eventhubs.delivery.encoding import Outbound
+from target_azure_eventhubs.delivery.encoding import CONTENT_TYPE, Outbound
 from target_azure_eventhubs.delivery.outbox import Outbox
 from target_azure_eventhubs.delivery.policy import DeliveryOptions, DeliveryStats
 from target_azure_eventhubs.errors import DeliveryError
@@ -148,10 +149,13 @@ class DeliveryProcess:
         self.open_hub(hub)
         # Encoding happens in the child: the parent's core is the busier one. Messages of a
         # bounded size keep the child busy sooner and the parent's memory flat.
-        chunk: list[tuple[str | None, bytes, dict[str, str]]] = []
+        chunk: list[tuple[Any, ...]] = []
         size = count = 0
         for key, out in items:
-            chunk.append((key, out.body, out.properties))
+            if out.message_id is None and out.content_type == CONTENT_TYPE:
+                chunk.append((key, out.body, out.properties))
+            else:  # CloudEvents: its own content type or message id
+                chunk.append((key, out.body, out.properties, out.content_type, out.message_id))
             size += len(out.body)
             count += 1
             if len(chunk) >= _SUBMIT_EVENTS or size >= _SUBMIT_BYTES:
