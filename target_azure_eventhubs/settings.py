@@ -21,6 +21,7 @@ from target_azure_eventhubs.events import (
     ConversionSettings,
 )
 from target_azure_eventhubs.invalid_records import POLICIES
+from target_azure_eventhubs.message_settings import MESSAGE_SETTINGS, MessageOptions
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
 
@@ -343,6 +344,7 @@ OPERATING_SETTINGS = th.PropertiesList(
 CONFIG_JSONSCHEMA = th.PropertiesList(
     *CONNECTION_SETTINGS,
     *CONTENT_SETTINGS,
+    *MESSAGE_SETTINGS,
     *DELIVERY_SETTINGS,
     *CHANGE_SETTINGS,
     *OPERATING_SETTINGS,
@@ -369,6 +371,7 @@ class TargetSettings:
     changes: ChangeOptions
     dry_run: bool
     progress_interval: float  # seconds; 0: no progress lines
+    message: MessageOptions = MessageOptions()  # noqa: RUF009 (frozen: one shared default)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
@@ -395,6 +398,7 @@ class TargetSettings:
             changes=_change_options(config),
             dry_run=bool(config.get("dry_run", False)),
             progress_interval=_progress_interval(config),
+            message=MessageOptions.from_config(config),
         )
 
     @property

@@ -20,7 +20,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 import target_azure_eventhubs
 from target_azure_eventhubs.changes.diff import short_digest
 from target_azure_eventhubs.changes.tracker import Change, ChangeTracker, Refused
-from target_azure_eventhubs.delivery.encoding import Outbound, message_size
+from target_azure_eventhubs.delivery.encoding import Outbound, message_id_for, message_size
 from target_azure_eventhubs.errors import InvalidRecordFailure
 from target_azure_eventhubs.events import (
     ConversionSettings,
@@ -31,6 +31,14 @@ from target_azure_eventhubs.events import (
     encode_event,
     is_hashed_namespace,
 )
+from target_azure_eventhubs.events.cloudevents import (
+    STRUCTURED_CONTENT_TYPE,
+    binary_properties,
+    event_time,
+    structured_body,
+)
+from target_azure_eventhubs.events.cloudevents import attributes as cloudevent_attributes
+from target_azure_eventhubs.events.properties import PropertyValue, for_schema, properties_of
 from target_azure_eventhubs.invalid_records import InvalidRecords
 from target_azure_eventhubs.settings import TargetSettings
 
@@ -138,6 +146,7 @@ class _Pending:
     held: ProfileEvent | HeldRows  # with change tracking and a key field, the records
     line: int
     order: int  # input position of the first row merged in (see Target.next_order)
+    props: dict[str, PropertyValue] | None = None  # application_properties; later rows win
 
     @property
     def profile(self) -> ProfileEvent | None:
@@ -211,6 +220,11 @@ class EventHubSink(BatchSink):
         self.round_robin = settings.round_robin
         self._pending: dict[str, _Pending] = {}
         self._ungrouped: list[_Keyed] = []
+        message = settings.message
+        self._props = for_schema(message.application_properties, self.schema)
+        self._cloudevents = message.cloudevents
+        self._ce_source = message.cloudevents_source.replace("{stream}", stream_name)
+        self._ce_type = message.cloudevents_type.replace("{stream}", stream_name)
 
     def get_sink_record_counter(self) -> metrics.Counter:
         # Records per stream as a Singer metric, as often as the progress lines.
@@ -240,8 +254,9 @@ class EventHubSink(BatchSink):
                 self._validator.validate(record)
             except InvalidRecord as exc:
                 raise RecordRejected(str(exc), self.record_label(record)) from None
+        props = self._properties_of(record) if self._props else None
         if self._hold_rows:
-            self._hold(record, line)
+            self._hold(record, line, props)
             return
         try:
             profile = convert_record(record, self.settings)
@@ -250,24 +265,36 @@ class EventHubSink(BatchSink):
         key = self._partition_key(record, profile)
         order = self.services.next_order()
         if not self.group_by_profile:
-            self._ungrouped.append((key, _Pending(profile, line, order)))
+            self._ungrouped.append((key, _Pending(profile, line, order, props)))
         elif (pending := self._pending.get(key)) is not None:
             # The event keeps the position of its first row: a STATE read after that row
             # waits for the event, whatever rows are merged into it later.
             t.cast(ProfileEvent, pending.held).merge(profile)
+            if props:
+                pending.props = {**(pending.props or {}), **props}
             self.tally_duplicate_merged()
         else:
-            self._pending[key] = _Pending(profile, line, order)
+            self._pending[key] = _Pending(profile, line, order, props)
 
-    def _hold(self, record: dict[str, t.Any], line: int) -> None:
+    def _properties_of(self, record: dict[str, t.Any]) -> dict[str, PropertyValue]:
+        try:
+            return properties_of(record, self._props, self.stream_name)
+        except InvalidRecordError as exc:
+            raise RecordRejected(exc.reason, self.record_label(record)) from None
+
+    def _hold(
+        self, record: dict[str, t.Any], line: int, props: dict[str, PropertyValue] | None
+    ) -> None:
         key = self._field_key(record)
         order = self.services.next_order()
         if (pending := self._pending.get(key)) is not None:
             t.cast(HeldRows, pending.held).add(record, line)  # keeps its first position
+            if props:
+                pending.props = {**(pending.props or {}), **props}
             self.tally_duplicate_merged()
         else:
             self._pending[key] = _Pending(
-                HeldRows(self.settings, self._tag, record, line), line, order
+                HeldRows(self.settings, self._tag, record, line), line, order, props
             )
 
     def _key_is_personal(self) -> bool:
@@ -346,7 +373,7 @@ class EventHubSink(BatchSink):
                 decision, change = result
                 profile = ProfileEvent(profile.identities, profile.attributes, decision.memberships)
             try:
-                out = self._outbound(profile)
+                out = self._outbound(profile, pending.props, key)
             except TypeError as exc:  # orjson: nesting beyond its limit, and the like
                 reason = f"its event cannot be encoded as JSON: {exc}"
                 rejected.append((key, pending.line, reason, None))
@@ -359,7 +386,13 @@ class EventHubSink(BatchSink):
     def exit_events(self, exits: list[tuple[str, ProfileEvent, Change]]) -> list[Drained]:
         """The events of memberships a completed snapshot lacks (no input line names them)."""
         return [
-            self._drained(self.services.next_order(), key, self._outbound(profile), 0, change)
+            self._drained(
+                self.services.next_order(),
+                key,
+                self._outbound(profile, properties_of({}, self._props, self.stream_name), key),
+                0,
+                change,
+            )
             for key, profile, change in exits
         ]
 
@@ -371,7 +404,7 @@ class EventHubSink(BatchSink):
 
     def refuse_oversized(self, event: Drained, max_event_bytes: int) -> None:
         """Apply `on_invalid_record` to an event larger than the hub accepts."""
-        size = message_size(len(event.out.body), event.out.properties)
+        size = message_size(len(event.out.body), event.out.properties, event.out.content_type)
         reason = (
             f"its event is {size} bytes, more than the "
             f"{max_event_bytes} bytes the event hub accepts in one message"
@@ -394,10 +427,33 @@ class EventHubSink(BatchSink):
         if record is not None:
             self.keep_refused(record)
 
-    def _outbound(self, profile: ProfileEvent) -> Outbound:
+    def _outbound(
+        self, profile: ProfileEvent, props: dict[str, PropertyValue] | None = None, key: str = ""
+    ) -> Outbound:
         body = encode_event(build_event(profile, self.settings))
-        properties = {"stream": self.stream_name, "segment_ids": ",".join(profile.segment_ids())}
-        return Outbound(body, properties)
+        properties: dict[str, PropertyValue] = {
+            "stream": self.stream_name,
+            "segment_ids": ",".join(profile.segment_ids()),
+        }
+        if props:
+            properties.update(props)
+        if self._cloudevents == "none":
+            return Outbound(body, properties)
+        # CloudEvents (events.cloudevents): the subject is the profile's key, hashed when
+        # the key field is a personal identity.
+        subject = profile.first_identity() if self._key_is_personal() else key
+        attrs = cloudevent_attributes(
+            event_id=message_id_for(body),
+            source=self._ce_source,
+            type_=self._ce_type,
+            subject=subject,
+            time=event_time(profile.memberships),
+        )
+        if self._cloudevents == "binary":
+            properties.update(binary_properties(attrs))
+            return Outbound(body, properties)
+        body = structured_body(attrs, body)
+        return Outbound(body, properties, STRUCTURED_CONTENT_TYPE, attrs["id"])
 
     def _key_label(self, key: str) -> str | None:
         field = self.partition_key_field
