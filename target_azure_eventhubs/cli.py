@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,36 @@ def early_config(args: list[str]) -> dict[str, Any] | None:
     return merged
 
 
+def readable_again(args: list[str]) -> list[str]:
+    """`args` with each `--config` that can be read only once (a pipe: `--config <(...)`,
+    `/dev/stdin`) read now, once, into an anonymous in-memory file: both this command's
+    early start and singer-sdk then read the same settings. Nothing is written to disk."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg.startswith("--config="):
+            out[i] = "--config=" + _once(arg.split("=", 1)[1])
+        elif arg == "--config" and i + 1 < len(out):
+            out[i + 1] = _once(out[i + 1])
+    return out
+
+
+def _once(path: str) -> str:
+    if path == "ENV" or not hasattr(os, "memfd_create"):
+        return path
+    try:
+        if stat.S_ISREG(os.stat(path).st_mode):
+            return path
+        data = Path(path).read_bytes()
+    except OSError:
+        return path  # the target reports it properly
+    fd = os.memfd_create("target-azure-eventhubs-config")  # kept open: the run reads it
+    os.write(fd, data)
+    return f"/proc/self/fd/{fd}"
+
+
 def main() -> None:
     runtime.mark_start()
+    sys.argv[1:] = readable_again(sys.argv[1:])
     args = sys.argv[1:]
     if os.name == "posix" and not _NO_SENDING.intersection(args):
         from target_azure_eventhubs.delivery.launcher import prestart  # noqa: PLC0415
