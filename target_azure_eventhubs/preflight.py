@@ -47,8 +47,7 @@ def read_config(target_cls: Any, given: Any) -> dict[str, Any]:
     (`PluginBase.__init__`): the `--config` files merged, with `--config=ENV` the
     TARGET_AZURE_EVENTHUBS_* variables on top, then validated against the schema.
 
-    A schema error raises singer-sdk's ConfigValidationError, which its command reports
-    exactly as for a run.
+    A schema error raises ConfigurationError, reported exactly as for a run.
     """
     config: dict[str, Any] = dict(given.config) if given is not None else {}
     if given is not None and given.parse_env:
@@ -63,9 +62,9 @@ def run_check(target_cls: Any, given: Any) -> int:
     """Check everything a run needs before its first record; returns the exit code."""
     logger: logging.Logger = target_cls.logger
     logging.getLogger("azure").setLevel(logging.WARNING)  # as a run: no AMQP state changes
-    config = read_config(target_cls, given)
     try:
-        settings = TargetSettings.from_config(config)
+        config = read_config(target_cls, given)
+        settings = TargetSettings.from_config(config, target_cls.config_jsonschema)
         invalid = InvalidRecords(settings.on_invalid_record, settings.dead_letter_path, logger)
     except ConfigurationError as error:
         logger.error("Configuration error: %s", error)

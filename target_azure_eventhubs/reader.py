@@ -7,6 +7,7 @@ termination signal arrives, without ever touching sinks from another thread.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import queue
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader, dec_hook
+from singer_sdk.exceptions import InvalidJSONSchema
 
 from target_azure_eventhubs.errors import InputError
 
@@ -66,9 +68,13 @@ class TickingReader(MsgSpecReader):
         try:
             message = _decoder.decode(line)
         except msgspec.DecodeError as exc:
-            raise InvalidLine(self.line_number, f"not valid JSON ({exc})", line) from None
+            reason = _not_utf8(line) or f"not valid JSON ({exc})"
+            raise InvalidLine(self.line_number, reason, line) from None
         except RecursionError:
             raise InvalidLine(self.line_number, "JSON nested too deeply", line) from None
+        except UnicodeDecodeError:
+            reason = _not_utf8(line) or "not valid UTF-8"
+            raise InvalidLine(self.line_number, reason, line) from None
         if not isinstance(message, dict):
             raise InvalidLine(self.line_number, "not a JSON object", line)
         if not isinstance(message.get("type"), str):
@@ -111,10 +117,19 @@ class TickingReader(MsgSpecReader):
                 stats[message_type] += 1
                 continue
             callback = callbacks.get(message_type)
-            if callback is None:
+            if message_type == "BATCH":  # singer-sdk's batch files: not taken in yet
+                stream = message.get("stream")
                 raise InputError(
-                    f"input line {self.line_number}: unknown Singer message type "
-                    f"{str(message_type)[:40]!r}"
+                    f"{where(self.line_number, stream if isinstance(stream, str) else None)}: "
+                    "BATCH messages are not supported; have the tap send RECORD messages "
+                    "(turn its batch_config off)"
+                )
+            if callback is None:
+                stream = message.get("stream")
+                raise InputError(
+                    f"{where(self.line_number, stream if isinstance(stream, str) else None)}: "
+                    f"unknown Singer message type {str(message_type)[:40]!r} (expected SCHEMA, "
+                    "RECORD, STATE, ACTIVATE_VERSION or BATCH)"
                 )
             callback(message)
             stats[message_type] += 1
@@ -143,12 +158,27 @@ class TickingReader(MsgSpecReader):
             self.on_tick(False)
 
 
+def _not_utf8(line: str | bytes) -> str | None:
+    """Where a line is not UTF-8; None if it is."""
+    raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+    return None
+
+
 def _raw_state(line: str | bytes) -> bytes | None:
     """The raw value of a STATE message; None if the line is not one."""
     try:
         return bytes(_state_decoder.decode(line).value)
-    except (msgspec.ValidationError, msgspec.DecodeError):
+    except (msgspec.ValidationError, msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
+
+
+def where(line_number: int, stream: str | None) -> str:
+    """`input line N` and, where known, the stream: how every input error starts."""
+    return f"input line {line_number}" + (f" (stream '{stream[:100]}')" if stream else "")
 
 
 def _pump(source: t.IO[t.Any], chunks: queue.Queue[t.Any]) -> None:
@@ -178,3 +208,36 @@ def _pump_descriptor(fd: int, chunks: queue.Queue[t.Any]) -> None:
             chunks.put(lines)
     if partial:
         chunks.put([partial])
+
+
+@contextlib.contextmanager
+def checked_schema(message: dict[str, t.Any], line_number: int) -> Iterator[None]:
+    """Around singer-sdk's handling of a SCHEMA message (its stream and schema are there):
+    an unusable one is an InputError naming the line, the stream and the reason."""
+    stream = message["stream"]
+    if problem := _schema_problem(message):
+        raise InputError(f"{where(line_number, str(stream))}: {problem}")
+    try:
+        yield
+    except InvalidJSONSchema as error:
+        raise InputError(
+            f"{where(line_number, stream)}: the stream's schema is not a valid JSON schema "
+            f"({str(error).splitlines()[0][:300]})"
+        ) from None
+
+
+def _schema_problem(message: dict[str, t.Any]) -> str | None:
+    """What makes a SCHEMA message unusable (its stream and schema are there), or None."""
+    if not isinstance(message["stream"], str) or not message["stream"]:
+        return "the SCHEMA message's stream is not a non-empty string"
+    schema = message["schema"]
+    if not isinstance(schema, dict):
+        return f"the SCHEMA message's schema is {type(schema).__name__}, not a JSON object"
+    if not isinstance(schema.get("properties"), dict):
+        return "the SCHEMA message's schema has no 'properties' object"
+    keys = message.get("key_properties")
+    if keys is not None and (
+        not isinstance(keys, list) or not all(isinstance(key, str) for key in keys)
+    ):
+        return "the SCHEMA message's key_properties is not a list of field names"
+    return None

@@ -12,6 +12,7 @@ from singer_sdk import typing as th
 from target_azure_eventhubs.changes.store import DEFAULT_STORE
 from target_azure_eventhubs.changes.tracker import SNAPSHOT_ENDS
 from target_azure_eventhubs.changes.tracker import Options as ChangeOptions
+from target_azure_eventhubs.config_checks import APPEND_ONLY, check_config
 from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
 from target_azure_eventhubs.delivery.policy import DeliveryOptions, options_from_config
 from target_azure_eventhubs.errors import ConfigurationError, InputError
@@ -21,7 +22,6 @@ from target_azure_eventhubs.events import (
     ConversionSettings,
 )
 from target_azure_eventhubs.invalid_records import POLICIES
-from target_azure_eventhubs.message_settings import MESSAGE_SETTINGS, MessageOptions
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
 
@@ -84,7 +84,11 @@ CONNECTION_SETTINGS = th.PropertiesList(
         description="HTTP proxy to tunnel through (CONNECT); `amqp_websockets` only. Without "
         "it, `HTTPS_PROXY` is used; `NO_PROXY` applies to both.",
     ),
-    th.Property("http_proxy_port", th.IntegerType(), description="Port of http_proxy_host."),
+    th.Property(
+        "http_proxy_port",
+        th.IntegerType(minimum=1, maximum=65535),
+        description="Port of http_proxy_host.",
+    ),
     th.Property(
         "http_proxy_username", th.StringType(), description="User name for the HTTP proxy."
     ),
@@ -204,48 +208,48 @@ DELIVERY_SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "max_batch_size_bytes",
-        th.IntegerType(),
+        th.IntegerType(minimum=1024),
         description="Cap batches below the hub's maximum message size.",
     ),
     th.Property(
         "max_latency_ms",
-        th.IntegerType(),
+        th.IntegerType(minimum=0, maximum=3_600_000),
         default=1000,
         description="No record waits longer than this before its send starts.",
     ),
     th.Property(
         "max_retries",
-        th.IntegerType(),
+        th.IntegerType(minimum=0, maximum=1000),
         default=8,
         description="Retries of one batch before the run fails.",
     ),
     th.Property(
         "retry_backoff_seconds",
-        th.NumberType(),
+        th.NumberType(minimum=0, maximum=3600),
         default=1.0,
         description="First retry delay; doubles per retry, with jitter.",
     ),
     th.Property(
         "retry_backoff_max_seconds",
-        th.NumberType(),
+        th.NumberType(minimum=0, maximum=3600),
         default=30.0,
         description="Longest delay between two retries.",
     ),
     th.Property(
         "send_timeout_seconds",
-        th.NumberType(),
+        th.NumberType(exclusive_minimum=0, maximum=3600),
         default=30.0,
         description="A send without acknowledgement after this long is retried.",
     ),
     th.Property(
         "shutdown_timeout_seconds",
-        th.NumberType(),
+        th.NumberType(minimum=0, maximum=86400),
         default=30.0,
         description="On SIGTERM/SIGINT, how long in-flight sends may take to finish.",
     ),
     th.Property(
         "max_parallel_sends",
-        th.IntegerType(),
+        th.IntegerType(minimum=1, maximum=64),
         default=4,
         description="Sender connections per event hub (each owns a share of the partitions).",
     ),
@@ -258,7 +262,7 @@ DELIVERY_SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "max_buffered_mb",
-        th.IntegerType(),
+        th.IntegerType(minimum=1, maximum=65536),
         default=64,
         description="Events waiting for acknowledgement before reading pauses.",
     ),
@@ -307,7 +311,7 @@ CHANGE_SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "max_exit_fraction",
-        th.NumberType(),
+        th.NumberType(minimum=0, maximum=1),
         default=0.5,
         description="A complete snapshot that would exit more than this fraction of a "
         "stream's delivered memberships exits none and fails the run (a truncated input looks "
@@ -334,20 +338,45 @@ OPERATING_SETTINGS = th.PropertiesList(
     ),
     th.Property(
         "progress_interval_seconds",
-        th.NumberType(),
+        th.NumberType(minimum=0, maximum=86400),
         default=30,
         description="Log a progress line (and Singer metrics) this often while running; 0 "
         "turns it off.",
     ),
 )
 
+# singer-sdk's own settings, described as this target applies them (the SDK adds the
+# others it offers: stream maps, flattening, validate_records).
+SINGER_SETTINGS = th.PropertiesList(
+    th.Property(
+        "batch_size_rows",
+        th.IntegerType(minimum=1, maximum=1_000_000),
+        description="Records read before a stream is drained into events (default 10000; "
+        "`max_latency_ms` drains sooner).",
+    ),
+    th.Property(
+        "process_activate_version_messages",
+        th.BooleanType(),
+        default=True,
+        description="Act on `ACTIVATE_VERSION` messages (with snapshot_end `activate_version` "
+        "they complete a snapshot); false ignores them.",
+    ),
+    th.Property(
+        "load_method",
+        th.StringType(allowed_values=[APPEND_ONLY]),
+        default=APPEND_ONLY,
+        description="Only `append-only`: an event hub is an append-only stream, so `upsert` "
+        "and `overwrite` are refused at start.",
+    ),
+)
+
 CONFIG_JSONSCHEMA = th.PropertiesList(
     *CONNECTION_SETTINGS,
     *CONTENT_SETTINGS,
-    *MESSAGE_SETTINGS,
     *DELIVERY_SETTINGS,
     *CHANGE_SETTINGS,
     *OPERATING_SETTINGS,
+    *SINGER_SETTINGS,
 ).to_dict()
 
 
@@ -371,11 +400,15 @@ class TargetSettings:
     changes: ChangeOptions
     dry_run: bool
     progress_interval: float  # seconds; 0: no progress lines
-    message: MessageOptions = MessageOptions()  # noqa: RUF009 (frozen: one shared default)
+    activate_version_messages: bool = True  # process_activate_version_messages
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> TargetSettings:
-        """Check the configuration as a whole; raises ConfigurationError, before any I/O."""
+    def from_config(
+        cls, config: Mapping[str, Any], schema: Mapping[str, Any] | None = None
+    ) -> TargetSettings:
+        """Check the configuration as a whole; raises ConfigurationError, before any I/O.
+        `schema` is the full config schema (singer-sdk's settings included) when known."""
+        check_config(config, schema or CONFIG_JSONSCHEMA)
         connection = connection_from_config(config)
         try:
             conversion = ConversionSettings.from_config(config)
@@ -398,7 +431,7 @@ class TargetSettings:
             changes=_change_options(config),
             dry_run=bool(config.get("dry_run", False)),
             progress_interval=_progress_interval(config),
-            message=MessageOptions.from_config(config),
+            activate_version_messages=config.get("process_activate_version_messages") is not False,
         )
 
     @property
@@ -431,6 +464,13 @@ def _change_options(config: Mapping[str, Any]) -> ChangeOptions:
             raise ConfigurationError(f"{name} needs change_tracking: true")
     if snapshot_end != "none" and not tracking:
         raise ConfigurationError("snapshot_end needs change_tracking: true")
+    if snapshot_end == "activate_version" and not config.get(
+        "process_activate_version_messages", True
+    ):
+        raise ConfigurationError(
+            "snapshot_end activate_version needs ACTIVATE_VERSION messages: "
+            "process_activate_version_messages is false"
+        )
     return ChangeOptions(
         snapshot_end=snapshot_end,
         baseline=bool(config.get("change_tracking_baseline", False)),

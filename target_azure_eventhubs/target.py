@@ -21,6 +21,7 @@ from singer_sdk.target_base import Target
 from target_azure_eventhubs import preflight, runtime, telemetry
 from target_azure_eventhubs.changes import open_tracker
 from target_azure_eventhubs.checkpoints import Checkpoints, OutputClosed, write_state_line
+from target_azure_eventhubs.config_checks import CheckedConfig
 from target_azure_eventhubs.delivery import launcher
 from target_azure_eventhubs.delivery.choice import make_delivery
 from target_azure_eventhubs.delivery.dry_run import DryRunDelivery
@@ -33,7 +34,7 @@ from target_azure_eventhubs.errors import (
 )
 from target_azure_eventhubs.invalid_records import InvalidRecords
 from target_azure_eventhubs.outgoing import Outgoing
-from target_azure_eventhubs.reader import InvalidLine, TickingReader
+from target_azure_eventhubs.reader import InvalidLine, TickingReader, checked_schema, where
 from target_azure_eventhubs.report import Reporter, RunState, log_dry_run, log_summary, stop_reason
 from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
@@ -52,7 +53,7 @@ class MissingKeyProperties(InputError, MissingKeyPropertiesError):
     """A record lacks a key property its SCHEMA declared (a broken tap)."""
 
 
-class TargetAzureEventHubs(Target):
+class TargetAzureEventHubs(CheckedConfig, Target):
     """Streams profile segment memberships into Azure Event Hubs, at least once."""
 
     name = "target-azure-eventhubs"
@@ -68,7 +69,7 @@ class TargetAzureEventHubs(Target):
         super().__init__(**kwargs)
         # The SDK logs every AMQP state change at INFO; keep its warnings and errors only.
         logging.getLogger("azure").setLevel(logging.WARNING)
-        settings = self.settings = TargetSettings.from_config(self.config)
+        settings = self.settings = TargetSettings.from_config(self.config, self.config_jsonschema)
         self.connection = settings.connection
         self.invalid = InvalidRecords(
             settings.on_invalid_record, settings.dead_letter_path, self.logger
@@ -157,10 +158,12 @@ class TargetAzureEventHubs(Target):
     def _process_schema_message(self, message_dict: dict) -> None:
         # A schema change makes the SDK start a new sink and drain the old one later; drain
         # now so a profile's events keep their input order across the change.
-        stream = message_dict.get("stream")
-        if stream in self._sinks_active and self._sinks_active[stream].current_size:
-            self.drain_all()
-        super()._process_schema_message(message_dict)
+        self._assert_line_requires(message_dict, requires={"stream", "schema"})
+        stream = message_dict["stream"]
+        with checked_schema(message_dict, self.current_line):
+            if stream in self._sinks_active and self._sinks_active[stream].current_size:
+                self.drain_all()
+            super()._process_schema_message(message_dict)
 
     def _process_record_message(self, message_dict: dict) -> None:
         if "record" not in message_dict or "stream" not in message_dict:
@@ -233,11 +236,14 @@ class TargetAzureEventHubs(Target):
         return min(now, max(start, now - self.max_latency / 2))
 
     def _assert_line_requires(self, message_dict: dict, requires: set[str]) -> None:
+        if not isinstance(message_dict, dict):  # singer-sdk asks it of a SCHEMA's schema too
+            raise InputError(f"input line {self.current_line}: expected a JSON object")
         if missing := requires - message_dict.keys():
             kind = str(message_dict.get("type", "message"))[:20]
+            stream = message_dict.get("stream")
             raise InputError(
-                f"input line {self.current_line}: the {kind} message has no "
-                f"{', '.join(sorted(missing))}"
+                f"{where(self.current_line, stream if isinstance(stream, str) else None)}: "
+                f"the {kind} message has no {', '.join(sorted(missing))}"
             )
 
     def next_order(self) -> int:
@@ -372,6 +378,9 @@ class TargetAzureEventHubs(Target):
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
         self._assert_line_requires(message_dict, requires={"stream", "version"})
+        if not self.settings.activate_version_messages:
+            self.logger.debug("ACTIVATE_VERSION ignored: process_activate_version_messages")
+            return
         self.drain_all()  # drain first: the version's records are sent before anything else
         streams = self.mapper.stream_maps.get(message_dict["stream"], [])
         self.snapshots.activate_version(message_dict["version"], [m.stream_alias for m in streams])
