@@ -22,6 +22,7 @@ from target_azure_eventhubs.events import (
     ConversionSettings,
 )
 from target_azure_eventhubs.invalid_records import POLICIES
+from target_azure_eventhubs.message_settings import MESSAGE_SETTINGS, MessageOptions
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
 
@@ -373,6 +374,7 @@ SINGER_SETTINGS = th.PropertiesList(
 CONFIG_JSONSCHEMA = th.PropertiesList(
     *CONNECTION_SETTINGS,
     *CONTENT_SETTINGS,
+    *MESSAGE_SETTINGS,
     *DELIVERY_SETTINGS,
     *CHANGE_SETTINGS,
     *OPERATING_SETTINGS,
@@ -401,6 +403,7 @@ class TargetSettings:
     dry_run: bool
     progress_interval: float  # seconds; 0: no progress lines
     activate_version_messages: bool = True  # process_activate_version_messages
+    message: MessageOptions = MessageOptions()  # noqa: RUF009 (frozen: one shared default)
 
     @classmethod
     def from_config(
@@ -432,6 +435,7 @@ class TargetSettings:
             dry_run=bool(config.get("dry_run", False)),
             progress_interval=_progress_interval(config),
             activate_version_messages=config.get("process_activate_version_messages") is not False,
+            message=MessageOptions.from_config(config),
         )
 
     @property
