@@ -323,14 +323,6 @@ class TargetAzureEventHubs(CheckedConfig, Target):
             or time.monotonic() - self._oldest_pending >= self.max_latency / 4
         ):
             self.drain_all()
-        # Draining at a STATE (a point the tap chose) rather than mid-way between two rows
-        # of one profile keeps the profile's rows in one event. Only once records have
-        # waited a while, so frequent STATE messages do not shrink batches.
-        if (
-            self._oldest_pending is None
-            or time.monotonic() - self._oldest_pending >= self.max_latency / 4
-        ):
-            self.drain_all()
 
     # STATE: written by `checkpoints` once the events before it are accepted -------------
 
