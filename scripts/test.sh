@@ -38,6 +38,7 @@ fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
 
 if [ "$tier" = fast ]; then
-  exec .venv/bin/python -m pytest -v -rA -n "${TEST_WORKERS:-4}" --dist loadgroup -m "not slow" "$@"
+  exec .venv/bin/python -m pytest -v -rA -n "${TEST_WORKERS:-4}" -m "not slow" "$@"
 fi
-exec .venv/bin/python -m pytest -v -rA -n "${TEST_WORKERS:-6}" --dist loadgroup --durations=30 "$@"
+# --maxschedchunk 1: tests handed out one at a time, the longest first (tests/conftest.py).
+exec .venv/bin/python -m pytest -v -rA -n "${TEST_WORKERS:-6}" --maxschedchunk 1 --durations=30 "$@"

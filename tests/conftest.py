@@ -4,8 +4,7 @@
   a build as a subprocess (its module is in ``SLOW_MODULES``, or it uses a fixture of
   ``SLOW_FIXTURES``); ``scripts/test.sh --fast`` runs the others (``-m "not slow"``);
 - the longest tests are collected first, so that pytest-xdist's workers start them first
-  and the run does not end waiting on one of them; the tests sharing the built wheel run on
-  one worker (``xdist_group``), which builds it once;
+  and the run does not end waiting on one of them;
 - under CI (the variable ``CI`` set) a test that skips fails instead, unless it is marked
   ``external`` (it needs a real Azure namespace's connection string): a missing PostgreSQL,
   tinyproxy, git or Meltano must not turn the suite green without running its tests;
@@ -14,6 +13,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,16 +75,17 @@ SLOW_MODULES = (
 )
 #: Fixtures that start PostgreSQL, install Meltano or build the distributions.
 SLOW_FIXTURES = {"pg_server", "pg_bin", "meltano_project", "distributions"}
-#: Tests sharing a session fixture that is long to make: one worker makes it once. (Not
-#: Meltano's project: the two pipeline tests are the longest, better run side by side.)
-XDIST_GROUPS = {"distributions": "distributions"}
-#: Collected first (longest first, from `--durations`): started first by the workers.
+#: Collected first (longest first, from `--durations`): started first by the workers. The
+#: first HEAVY of them (a minute or more each) are interleaved with quick tests, so that no
+#: worker gets two of them in its first batch (scripts/test.sh runs with --maxschedchunk 1:
+#: two tests per worker to start with, then one at a time as each ends).
+HEAVY = 6
 LONGEST_FIRST = (
     "tests/integration/test_demo.py",
     "tests/pipeline/test_postgres_pipeline.py",
+    "tests/test_benchmarks_smoke.py",
     "tests/packaging/test_artifacts.py",
     "tests/packaging/test_meltano_user_path.py",
-    "tests/test_benchmarks_smoke.py",
     "tests/pipeline/",
     "tests/changes/test_faults.py",
     "tests/changes/test_runs.py",
@@ -96,17 +97,12 @@ def _relative(item: pytest.Item) -> str:
     return Path(str(item.path)).relative_to(ROOT).as_posix()
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         path = _relative(item)
         fixtures = set(getattr(item, "fixturenames", ()))
         if path.startswith(SLOW_MODULES) or fixtures & SLOW_FIXTURES:
             item.add_marker(pytest.mark.slow)
-        for fixture, group in XDIST_GROUPS.items():
-            if fixture in fixtures:
-                item.add_marker(pytest.mark.xdist_group(group))
-                break
 
     def rank(item: pytest.Item) -> int:
         path = _relative(item)
@@ -116,6 +112,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         )
 
     items.sort(key=rank)  # stable: the order within a rank is pytest's
+    heavy = [item for item in items if rank(item) < HEAVY]
+    rest = [item for item in items if rank(item) >= HEAVY]
+    fillers = [rest.pop() for _ in heavy if rest]  # from the end: unit tests, quick
+    paired = itertools.zip_longest(heavy, fillers)
+    items[:] = [item for pair in paired for item in pair if item is not None] + rest
 
 
 @pytest.hookimpl(wrapper=True)

@@ -87,7 +87,7 @@ def test_demo_delivers_every_sample_profile_once(tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=420,
+        timeout=900,  # a hang guard: a loaded machine makes pip slow
     )
     output = f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-4000:]}"
     assert proc.returncode == 0, f"`{command}` failed with {proc.returncode}\n{output}"

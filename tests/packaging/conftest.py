@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -32,19 +33,28 @@ class Distributions:
 
 @pytest.fixture(scope="session")
 def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
-    out = tmp_path_factory.mktemp("dist")
+    """Built once per run: under pytest-xdist the first worker to get here builds into the
+    run's shared temporary directory and the others reuse what it built."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        out = tmp_path_factory.getbasetemp().parent / "dist"  # this run's, all workers'
+    else:
+        out = tmp_path_factory.mktemp("dist")
     started = time.monotonic()
-    with source_tree_lock():  # not while another worker's build writes the egg-info
-        proc = subprocess.run(
-            [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-            capture_output=True,
-            text=True,
-            timeout=600,
-            check=False,
-        )
-    assert proc.returncode == 0, (
-        f"python -m build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    )
+    with source_tree_lock():  # one build at a time; not while another writes the egg-info
+        timing = out / "build-seconds"
+        if not timing.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            proc = subprocess.run(
+                [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
+            assert proc.returncode == 0, (
+                f"python -m build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+            )
+            timing.write_text(f"{time.monotonic() - started:.1f}")
     sdists, wheels = sorted(out.glob("*.tar.gz")), sorted(out.glob("*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
-    return Distributions(sdists[0], wheels[0], time.monotonic() - started)
+    return Distributions(sdists[0], wheels[0], float(timing.read_text()))
