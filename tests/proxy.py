@@ -10,11 +10,11 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 from types import TracebackType
 
 from tests.services import INSTALL_SCRIPT, service_missing
+from tests.waiting import wait_until
 
 BIND_ADDRESS = "127.0.0.2"
 
@@ -76,15 +76,18 @@ class TinyProxy:
             self.process = subprocess.Popen(
                 [self.binary, "-d", "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT
             )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+
+        def listening() -> bool:
+            if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(f"tinyproxy exited at start:\n{self.log()}")
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
-                return self
             except OSError:
-                time.sleep(0.05)
+                return False
+            return True
+
+        if wait_until(listening, 10):
+            return self
         raise TimeoutError(f"tinyproxy did not listen on {self.port}:\n{self.log()}")
 
     def stop(self) -> None:

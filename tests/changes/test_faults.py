@@ -10,6 +10,7 @@ store never records what the hub did not receive.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sqlite3
 import threading
@@ -160,6 +161,16 @@ def fault_between(target: TargetProcess, messages: list, arrived, fault) -> None
 # SIGKILL between the acknowledgement and the store's commit ----------------------------------
 
 
+def accepted(target: TargetProcess) -> int:
+    """Events the target reports accepted by the hub (its batch_send_duration metrics)."""
+    return sum(
+        point["tags"]["events"]
+        for _, line in list(target.stderr_lines)
+        if "METRIC: " in line
+        and (point := json.loads(line.split("METRIC: ", 1)[1]))["metric"] == "batch_send_duration"
+    )
+
+
 @contextlib.contextmanager
 def write_lock(store: StoreView) -> Iterator[None]:
     """Hold the store's write lock from another connection: reads go on, commits wait."""
@@ -213,7 +224,8 @@ def test_sigkill_after_the_acknowledgement_before_the_commit(
             target._feeder.join(10)  # type: ignore[union-attr]
             target.feed([stream_schema(), *part_b], close=False)
             assert wait_until(lambda: local_hub.event_count("profiles") == 7, 30), target.stderr
-            time.sleep(0.3)  # the commit is waiting for the lock
+            # The target has the acknowledgement of all 7: its commit waits for the lock.
+            assert wait_until(lambda: accepted(target) == 7, 30), target.stderr
             assert target.states() == [{"part": "A"}]  # no STATE before the commit
             sender = child_pids(target.proc.pid)
             assert sender, "the sender process is gone already"
@@ -281,7 +293,8 @@ def test_sigkill_while_exits_wait_for_their_commit(
         with write_lock(store):
             target.feed(messages)
             assert wait_until(lambda: local_hub.event_count("profiles") == 8, 30), target.stderr
-            time.sleep(0.3)  # the exits' commit is waiting for the lock
+            # The target has the acknowledgement of the 2 exits: their commit waits for the lock.
+            assert wait_until(lambda: accepted(target) == 2, 30), target.stderr
             kill_with_children(target.proc.pid)
             killed = process_result(target, 30)
     finally:

@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
 from tests.integration.target_runner import record, schema, singer_lines, state
+from tests.waiting import wait_until
 
 SEGMENT = "6a1f0c55-3b3c-4a8a-9d2e-0f4b1c2d3e4f"
 
@@ -65,10 +65,8 @@ def _input(customers: int) -> str:
 
 
 def _wait_until_gone(pids: set[int], seconds: float = 5.0) -> set[int]:
-    deadline = time.monotonic() + seconds
-    while (alive := pids & _sender_processes()) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return alive
+    wait_until(lambda: not pids & _sender_processes(), seconds)
+    return pids & _sender_processes()
 
 
 def test_a_target_built_and_never_run_starts_no_sender_process(local_hub: LocalHub) -> None:

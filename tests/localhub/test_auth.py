@@ -17,6 +17,7 @@ from target_azure_eventhubs.localhub import LocalHub, Policy
 from target_azure_eventhubs.localhub.auth import sas_signature
 from target_azure_eventhubs.testing import read_all
 from tests.certs import make_tls_certs
+from tests.waiting import wait_until
 
 from .conftest import FAST_FAIL
 
@@ -83,9 +84,7 @@ def test_send_only_policy_can_send_but_not_read(make_producer) -> None:
             },
         )
         worker.start()
-        deadline = time.monotonic() + 10
-        while not errors and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: bool(errors), 10)
         consumer.close()
         worker.join(10)
         assert received == []
@@ -146,9 +145,7 @@ def test_unknown_hub_is_a_clear_error(hub: LocalHub, make_producer, make_consume
         },
     )
     worker.start()
-    deadline = time.monotonic() + 10
-    while not errors and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_until(lambda: bool(errors), 10)
     consumer.close()
     worker.join(10)
     assert errors, "the consumer should have been refused"

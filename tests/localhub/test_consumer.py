@@ -10,6 +10,7 @@ from typing import Any
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
 
 from target_azure_eventhubs.localhub import LocalHub
+from tests.waiting import wait_until
 
 
 class Reader:
@@ -34,15 +35,11 @@ class Reader:
         self.thread.start()
 
     def wait_for(self, count: int, timeout: float = 10.0) -> list[EventData]:
-        deadline = time.monotonic() + timeout
-        while len(self.events) < count and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: len(self.events) >= count, timeout)
         return self.events
 
     def wait_error(self, timeout: float = 10.0) -> list[Exception]:
-        deadline = time.monotonic() + timeout
-        while not self.errors and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_until(lambda: bool(self.errors), timeout)
         return self.errors
 
     def close(self) -> None:
@@ -60,10 +57,11 @@ def close_all(*readers: Reader | None) -> None:
 
 
 def wait_attached(hub: LocalHub, count: int, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while hub.consumer_count("profiles") < count and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert hub.consumer_count("profiles") >= count
+    assert wait_until(lambda: hub.consumer_count("profiles") >= count, timeout, interval=0.02)
+
+
+def _has_end(reader: Reader) -> bool:
+    return any(e.body_as_str() == "end" for e in reader.events)
 
 
 def _fill(producer: EventHubProducerClient, n: int, start: int = 0) -> None:
@@ -83,10 +81,12 @@ def test_starting_positions(hub: LocalHub, producer: EventHubProducerClient) -> 
         ),
     }
     try:
-        time.sleep(0.3)  # let every reader get all it will ever get
+        # A last event: once a reader has it, it has had every earlier one it will ever get.
+        producer.send_batch([EventData(b"end")], partition_id="0")
         expected = {"all": 10, "seq>4": 5, "seq>=4": 6, "offset>": 3, "offset>=": 4}
         for name, reader in readers.items():
-            got = reader.wait_for(expected[name])
+            assert wait_until(lambda r=reader: _has_end(r), 10), name
+            got = [e for e in reader.events if e.body_as_str() != "end"]
             bodies = [e.body_as_str() for e in got]
             first = 10 - expected[name]
             assert bodies == [f"e{i}" for i in range(first, 10)], name
@@ -101,7 +101,8 @@ def test_latest_and_enqueued_time_and_live_delivery(
 ) -> None:
     _fill(producer, 3)
     cutoff_ms = hub.events("profiles", "0")[-1].enqueued_time
-    time.sleep(0.05)
+    # The events to come are enqueued after the cutoff (times are in milliseconds).
+    assert wait_until(lambda: time.time() * 1000 > cutoff_ms + 1, 5, interval=0.001)
     latest = Reader(hub, starting_position="@latest")
     by_time = Reader(
         hub,
@@ -109,7 +110,6 @@ def test_latest_and_enqueued_time_and_live_delivery(
     )
     try:
         wait_attached(hub, 2)  # both links attached before the new events arrive
-        time.sleep(0.1)
         assert latest.events == [] and by_time.events == []
         _fill(producer, 2, start=3)
         assert [e.body_as_str() for e in latest.wait_for(2)] == ["e3", "e4"]

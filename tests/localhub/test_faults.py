@@ -15,6 +15,7 @@ from azure.eventhub.exceptions import (
 )
 
 from target_azure_eventhubs.localhub import SERVER_BUSY_DESCRIPTION, LocalHub
+from tests.waiting import wait_until
 
 from .conftest import FAST_FAIL
 
@@ -66,14 +67,25 @@ def test_black_hole_times_out(hub: LocalHub, make_producer) -> None:
     hub.faults.black_hole(False)
 
 
-def test_detach_and_close_are_retried(hub: LocalHub, make_producer) -> None:
+def applied(caplog: pytest.LogCaptureFixture, action: str, before: int) -> bool:
+    """The hub's event loop has run fault action ``action`` once more than ``before``."""
+    return caplog.text.count(f"fault injection: {action}") > before
+
+
+def inject(hub: LocalHub, caplog: pytest.LogCaptureFixture, fault: str) -> None:
+    """Inject ``fault`` (detach_links or close_connections) and wait until the hub ran it."""
+    action = {"detach_links": "detaching", "close_connections": "closing"}[fault]
+    before = caplog.text.count(f"fault injection: {action}")
+    getattr(hub.faults, fault)()
+    assert wait_until(lambda: applied(caplog, action, before), 10), caplog.text[-2000:]
+
+
+def test_detach_and_close_are_retried(hub: LocalHub, make_producer, caplog) -> None:
     producer = make_producer(hub.connection_string("profiles"), retry_backoff_factor=0.05)
     producer.send_batch([EventData(b"a")])
-    hub.faults.detach_links()
-    time.sleep(0.2)
+    inject(hub, caplog, "detach_links")
     producer.send_batch([EventData(b"b")])
-    hub.faults.close_connections()
-    time.sleep(0.2)
+    inject(hub, caplog, "close_connections")
     producer.send_batch([EventData(b"c")])
     assert sorted(e.body for e in hub.events("profiles")) == [b"a", b"b", b"c"]
 
@@ -90,23 +102,20 @@ def test_token_lifetime_detaches_then_sdk_recovers(hub: LocalHub, make_producer,
     hub.faults.token_lifetime(0.5)
     producer = make_producer(hub.connection_string("profiles"), retry_backoff_factor=0.05)
     producer.send_batch([EventData(b"first")])
-    time.sleep(1.0)
-    assert "token for profiles expired; detaching link" in caplog.text
+    assert wait_until(lambda: "token for profiles expired; detaching link" in caplog.text, 10)
     producer.send_batch([EventData(b"second")])
     assert sorted(e.body for e in hub.events("profiles")) == [b"first", b"second"]
 
 
-def test_detach_and_close_without_retries_raise(hub: LocalHub, make_producer) -> None:
+def test_detach_and_close_without_retries_raise(hub: LocalHub, make_producer, caplog) -> None:
     producer = make_producer(hub.connection_string("profiles"), retry_total=0)
     producer.send_batch([EventData(b"a")])
-    hub.faults.detach_links()
-    time.sleep(0.2)
+    inject(hub, caplog, "detach_links")
     with pytest.raises(ConnectionLostError) as lost:
         producer.send_batch([EventData(b"lost")])
     assert lost.value.error == "link:detach-forced"
     producer.send_batch([EventData(b"b")])
-    hub.faults.close_connections()
-    time.sleep(0.2)
+    inject(hub, caplog, "close_connections")
     with pytest.raises(ConnectError) as closed:
         producer.send_batch([EventData(b"lost")])
     assert closed.value.error == "connection:forced"

@@ -39,6 +39,7 @@ from target_azure_eventhubs.testing import ReadEvent
 from tests.pipeline.conftest import HubLog, MeltanoProject
 from tests.postgres import PostgresServer, find_server_bin
 from tests.services import service_missing
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -503,13 +504,15 @@ def test_postgres_meltano_incremental_pipeline(
         started = time.monotonic()
         proc = project.popen(*RUN, env=kill_env, log_name="run3-killed")
         killed_at = None
-        while proc.poll() is None and time.monotonic() - started < 240:
-            held_now = int(hub.control(f"count {HUB}").split()[1]) - before
-            if held_now >= KILL_AFTER:
-                hub.kill()
-                killed_at = held_now
-                break
-            time.sleep(0.01)
+
+        def held() -> int:
+            return int(hub.control(f"count {HUB}").split()[1]) - before
+
+        # Killed as soon as it holds KILL_AFTER of run 3's events (unless the run ended).
+        wait_until(lambda: proc.poll() is not None or held() >= KILL_AFTER, 240, interval=0.01)
+        if proc.poll() is None and (held_now := held()) >= KILL_AFTER:
+            hub.kill()
+            killed_at = held_now
         try:
             code = proc.wait(timeout=240)
         finally:

@@ -29,7 +29,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +37,7 @@ from typing import Any
 from target_azure_eventhubs.localhub import LocalHub, LocalHubProcess
 from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.integration.target_runner import TARGET, Result
-from tests.waiting import wait_until  # noqa: F401 (the scenarios import it from here)
+from tests.waiting import wait_until
 
 STREAM = "profiles"
 HUB = "profiles"
@@ -274,7 +274,7 @@ class TargetProcess:
                     self.proc.stdin.flush()
                     self.fed_lines += len(part)
                     if delay and start + size < len(messages):
-                        time.sleep(delay)
+                        time.sleep(delay)  # input paced over time: the scenario, not a wait
                 if close:
                     self.proc.stdin.close()
             except (BrokenPipeError, OSError, ValueError):
@@ -329,6 +329,31 @@ class TargetProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def feed_with_faults(
+    target: TargetProcess,
+    workload: Workload,
+    faults: Sequence[Callable[[], None]],
+    stored: Callable[[], int],
+    timeout: float = 30,
+) -> None:
+    """Write the input in ``len(faults) + 1`` parts of as many records; inject fault ``i``
+    right after part ``i`` (while its events are pending or in flight) and wait until the
+    hub holds the records of every part so far before the next: every fault strikes, in
+    order, during the run, whatever the machine's speed. Closes the input at the end."""
+    per_part = len(workload.record_lines) // (len(faults) + 1)
+    written: list[dict[str, Any] | str] = []
+    for i, fault in enumerate(faults, start=1):
+        head, _ = workload.split(per_part * i)
+        target.write(head[len(written) :])
+        written = head
+        fault()
+        assert wait_until(lambda n=per_part * i: stored() >= n, timeout), (
+            f"after fault {i}: {stored()} of {per_part * i} events stored\n" + target.stderr[-3000:]
+        )
+    target.write(workload.messages[len(written) :])
+    target.close_input()
 
 
 def run_target(

@@ -95,7 +95,7 @@ def test_idle_input_longer_than_max_latency(tmp_path: Path) -> None:
             # while stdin is still open.
             assert wait_until(lambda: hub.event_count(STREAM) == 50, 10), target.stderr
             assert wait_until(lambda: len(target.states()) == 1, 5), target.stderr
-            time.sleep(1.0)
+            time.sleep(1.0)  # a duration under test: idle input, over 3 x max_latency_ms
             assert hub.event_count(STREAM) == 50
             target.feed(rest, close=False)
             assert wait_until(lambda: hub.event_count(STREAM) == 100, 10), target.stderr

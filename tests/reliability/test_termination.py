@@ -35,10 +35,10 @@ def _sigterm_while_black_holed(
     target = TargetProcess(tmp_path, config)
     try:
         target.write(first)
-        assert wait_until(lambda: hub.event_count("profiles") >= 60, 20), target.stderr
+        assert wait_until(lambda: hub.event_count("profiles") >= 60, 60), target.stderr
         hub.faults.black_hole(True)  # what is sent from now on stays in flight
         target.write(rest)
-        assert wait_until(lambda: "black hole: withholding" in caplog.text, 20), target.stderr
+        assert wait_until(lambda: "black hole: withholding" in caplog.text, 60), target.stderr
         stored_at_signal = hub.event_count("profiles")
         signalled = time.monotonic()
         target.send_signal(signal.SIGTERM)
@@ -107,7 +107,7 @@ def test_sigterm_with_a_healthy_hub_finishes_what_was_read_and_exits_143(tmp_pat
         target = TargetProcess(tmp_path, config)
         try:
             target.write(first)
-            assert wait_until(lambda: hub.event_count("profiles") >= 60, 20), target.stderr
+            assert wait_until(lambda: hub.event_count("profiles") >= 60, 60), target.stderr
             target.write(second[len(first) :])  # then the signal, the input still open
             target.send_signal(signal.SIGTERM)
             result = target.wait(30)
@@ -138,7 +138,7 @@ def test_sigkill_of_the_target_loses_nothing_covered_by_state(tmp_path: Path) ->
         try:
             target.write(first)
             # The STATEs of the first part may come as one line (the latest covers the rest).
-            assert wait_until(lambda: len(target.states()) >= 1, 20), target.stderr
+            assert wait_until(lambda: len(target.states()) >= 1, 60), target.stderr
             target.write(rest[:40])  # killed with these read or being read
             target.proc.kill()
             result = target.wait(30)

@@ -49,7 +49,7 @@ def test_ws_hub_killed_and_restarted_within_the_retry_budget(tmp_path: Path) -> 
         target = TargetProcess(tmp_path, config)
         try:
             target.write(first)
-            assert wait_until(lambda: stored_count(hub) >= 40, 20), target.stderr
+            assert wait_until(lambda: stored_count(hub) >= 40, 60), target.stderr
             hub.kill()
             target.write(rest)  # read while the hub is down
             target.close_input()
@@ -146,7 +146,7 @@ def test_ws_sustained_throttling_backs_off_and_finishes(tmp_path: Path) -> None:
         )
         try:
             target.feed(workload.messages, close=False)
-            assert wait_until(lambda: "throttled" in target.stderr, 20), target.stderr[-2000:]
+            assert wait_until(lambda: "throttled" in target.stderr, 60), target.stderr[-2000:]
             # Refused until a partition is at its second throttled retry (4 s at least apart).
             assert wait_until(lambda: _SECOND_RETRY.search(target.stderr) is not None, 30), (
                 target.stderr[-2000:]
@@ -191,13 +191,13 @@ def test_ws_black_hole_holds_state_back_until_acknowledged(tmp_path: Path) -> No
         target = TargetProcess(tmp_path, config)
         try:
             target.feed(workload.messages, close=False)
-            assert wait_until(lambda: target.stderr.count("retry 2/20") >= 2, 20), target.stderr[
+            assert wait_until(lambda: target.stderr.count("retry 2/20") >= 2, 60), target.stderr[
                 -2000:
             ]
             assert target.states() == [], "STATE written while the hub accepted nothing"
             assert hub.event_count("profiles") == 0
             hub.faults.black_hole(False)
-            assert wait_until(lambda: bool(target.states()), 20), target.stderr[-2000:]
+            assert wait_until(lambda: bool(target.states()), 60), target.stderr[-2000:]
             target.close_input()
             result = target.wait(60)
         finally:
