@@ -125,7 +125,7 @@ def iter_records(path: Path) -> Iterator[dict[str, Any]]:
 def start_hub(partitions: int = PARTITIONS, websockets: bool = False) -> Any:
     """A fresh local hub in its own process (hub `profiles`); `websockets`: with a plain
     ws:// listener too (`hub.ws_settings()`)."""
-    from target_azure_eventhubs.localhub.hub import LocalHubProcess
+    from eventhubs_localhub.hub import LocalHubProcess
 
     return LocalHubProcess(
         hubs={HUB: partitions},

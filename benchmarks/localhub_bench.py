@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from target_azure_eventhubs.localhub import LocalHubProcess
+from eventhubs_localhub import LocalHubProcess
 
 RESULTS = Path(__file__).parent / "results" / "localhub.json"
 

@@ -4,7 +4,7 @@
 #
 #   bash scripts/demo.sh
 #
-# Needs only Python 3.11+ with pip/venv. Creates .venv (this project, `pip install -e .`)
+# Needs only Python 3.11+ with pip/venv. Creates .venv (this project and the local hub, `pip install -e ./localhub -e .`)
 # and .venv-meltano (Meltano, kept apart because its dependencies may clash with
 # singer-sdk's), starts the local hub on a free port, runs the pipeline, prints a report and
 # stops the hub. Exits non-zero unless every sample profile arrived, and nothing else.
@@ -26,9 +26,9 @@ fail() { printf '\nDEMO FAILED: %s\n' "$*" >&2; exit 1; }
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
   || fail "$PYTHON is $("$PYTHON" --version 2>&1); Python 3.11 or newer is needed (set PYTHON=...)"
 
-step "Project virtualenv .venv (pip install -e .)"
+step "Project virtualenv .venv (pip install -e ./localhub -e .)"
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e . \
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./localhub -e . \
   > "$LOGS/pip-project.log" 2>&1 || { cat "$LOGS/pip-project.log" >&2; fail "pip install -e . failed"; }
 
 step "Meltano in its own virtualenv .venv-meltano"
@@ -51,7 +51,7 @@ stop_hub() {
   fi
 }
 trap stop_hub EXIT
-.venv/bin/python -m target_azure_eventhubs.localhub --port 0 --hub "$EVENTHUB:4" \
+.venv/bin/python -m eventhubs_localhub --port 0 --hub "$EVENTHUB:4" \
   > "$HUB_OUT" 2> "$LOGS/localhub.log" &
 HUB_PID=$!
 for _ in $(seq 1 150); do

@@ -35,7 +35,7 @@ if [ ! -x .venv/bin/python ]; then
     || { echo "$PYTHON is $("$PYTHON" --version 2>&1); Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
   "$PYTHON" -m venv .venv
 fi
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./localhub -e ".[test]"
 
 if [ "$tier" = fast ]; then
   exec .venv/bin/python -m pytest -v -rA -n "${TEST_WORKERS:-4}" -m "not slow" "$@"

@@ -19,7 +19,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-  --constraint ci/lowest-versions.txt -e ".[test]"
+  --constraint ci/lowest-versions.txt -e ./localhub -e ".[test]"
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as m
 pins = [l.split("==") for l in open("ci/lowest-versions.txt") if "==" in l and not l.startswith("#")]

@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.services import INSTALL_SCRIPT, in_ci
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,5 +1,5 @@
 """The code's own checks, run with the suite so that CI fails on them: ruff's lint rules,
-ruff's formatting, and mypy over the package."""
+ruff's formatting, and mypy over both packages (the target, and the local hub)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKS = {
     "ruff check": [sys.executable, "-m", "ruff", "check", "--no-cache", "."],
     "ruff format --check": [sys.executable, "-m", "ruff", "format", "--check", "--no-cache", "."],
-    "mypy": [sys.executable, "-m", "mypy", "target_azure_eventhubs"],
+    "mypy": [sys.executable, "-m", "mypy", "target_azure_eventhubs", "localhub/src"],
 }
 
 

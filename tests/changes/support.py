@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eventhubs_localhub import LocalHub
+from eventhubs_localhub.hub import StoredEvent
+
 from target_azure_eventhubs.delivery.partitioning import partition_for_key
-from target_azure_eventhubs.localhub import LocalHub
-from target_azure_eventhubs.localhub.hub import StoredEvent
 from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.integration.target_runner import record, schema, state
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from eventhubs_localhub import LocalHub
 
 from target_azure_eventhubs.changes import open_store
 from target_azure_eventhubs.changes.tracker import ChangeTracker, Options
@@ -30,7 +31,6 @@ from target_azure_eventhubs.delivery.encoding import Outbound
 from target_azure_eventhubs.delivery.policy import options_from_config
 from target_azure_eventhubs.delivery.sender import Delivery
 from target_azure_eventhubs.events import ProfileEvent
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.testing import ReadEvent
 from tests.changes.conftest import sqlite_store
 from tests.changes.support import (

@@ -7,7 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from target_azure_eventhubs.localhub import LocalHub
+from eventhubs_localhub import LocalHub
+
 from tests.changes.support import (
     STREAM,
     T_A,

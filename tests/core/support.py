@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from target_azure_eventhubs.localhub import LocalHub
+from eventhubs_localhub import LocalHub
 
 HUB = "profiles"
 STREAM = "members"

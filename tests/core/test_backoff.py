@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
+from eventhubs_localhub.faults import Transfer
 
-from target_azure_eventhubs.localhub import LocalHub
-from target_azure_eventhubs.localhub.faults import Transfer
 from tests.core.support import SCHEMA, SENDER_PROCESS, Target, config, row, state_line
 
 pytestmark = pytest.mark.slow  # runs the target as a subprocess

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.core.support import SCHEMA, SENDER_PROCESS, Target, config, row, state_line
 
 pytestmark = pytest.mark.slow  # runs the target as a subprocess

@@ -19,7 +19,7 @@ profile attribute `_targetTest.runId`).
 Verified against the local hub: `test_external_path_against_local_hub` runs the same check
 in CI against a local hub that already holds other events (including another run's), and
 the external test itself was run with TARGET_AZURE_EVENTHUBS_TEST_CONNECTION_STRING set to
-a `python -m target_azure_eventhubs.localhub` connection string (both with EntityPath and
+a `python -m eventhubs_localhub` connection string (both with EntityPath and
 with TARGET_AZURE_EVENTHUBS_TEST_EVENTHUB), which exercises the environment handling too.
 """
 

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.core.support import HUB, SCHEMA, STREAM, config, lines, row, segments_in_hub
 
 __all__ = ["HUB", "SCHEMA", "STREAM", "Run", "config", "lines", "row", "run", "segments_in_hub"]

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.input.support import SCHEMA, config, lines, row, segments_in_hub
 
 pytestmark = pytest.mark.slow

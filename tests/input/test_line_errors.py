@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.input.support import SCHEMA, config, row, run, segments_in_hub
 
 pytestmark = pytest.mark.slow

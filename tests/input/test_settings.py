@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.input.support import HUB, SCHEMA, config, row, run
 
 pytestmark = pytest.mark.slow

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from azure.core.credentials import AccessToken
+from eventhubs_localhub import LocalHub, Policy
 
-from target_azure_eventhubs.localhub import LocalHub, Policy
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
 from tests.certs import make_tls_certs

@@ -9,9 +9,9 @@ import signal
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
 
 from target_azure_eventhubs.delivery import launcher
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
 from tests.integration.target_runner import (

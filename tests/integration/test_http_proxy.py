@@ -52,7 +52,7 @@ def test_run_through_the_proxy_delivers_everything_and_only_the_proxy_reaches_th
     monkeypatch: pytest.MonkeyPatch,
     configured_by: str,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="target_azure_eventhubs.localhub")
+    caplog.set_level(logging.INFO, logger="eventhubs_localhub")
     with wss_hub(tmp_path) as (hub, ca), TinyProxy(tmp_path) as proxy:
         extra = proxy_settings(proxy.port) if configured_by == "settings" else {}
         if configured_by == "HTTPS_PROXY":

@@ -15,8 +15,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from eventhubs_localhub import LocalHub
+
 from target_azure_eventhubs.delivery import launcher
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
 from tests.integration.target_runner import record, schema, singer_lines, state

@@ -29,6 +29,7 @@ from tempfile import mkdtemp
 from typing import Any
 
 import pytest
+from eventhubs_localhub import LocalHub
 from singer_sdk.testing import get_target_test_class
 from singer_sdk.testing.suites import TestSuite
 from singer_sdk.testing.target_tests import (
@@ -52,7 +53,6 @@ from singer_sdk.testing.target_tests import (
     TargetSpecialCharsInAttributes,
 )
 
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from azure.eventhub._buffered_producer._partition_resolver import PartitionResolver
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.testing import read_all
 from tests.integration.target_runner import (
     MEMBERSHIP_PROPERTIES,

@@ -36,7 +36,7 @@ def _no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_target_sends_over_wss(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, sender_process: bool
 ) -> None:
-    caplog.set_level(logging.INFO, logger="target_azure_eventhubs.localhub")
+    caplog.set_level(logging.INFO, logger="eventhubs_localhub")
     with wss_hub(tmp_path) as (hub, ca):
         config = wss_config(hub, ca, sender_process=sender_process)
         result = run_target(tmp_path, config, memberships(60))
@@ -101,7 +101,7 @@ class TcpForwarder:
 def test_custom_endpoint_address_through_a_tcp_forwarder(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="target_azure_eventhubs.localhub")
+    caplog.set_level(logging.INFO, logger="eventhubs_localhub")
     with wss_hub(tmp_path) as (hub, ca), TcpForwarder(hub.ws_port or 0) as forwarder:
         config = wss_config(
             hub, ca, custom_endpoint_address=f"sb://127.0.0.1:{forwarder.port}", max_retries=0

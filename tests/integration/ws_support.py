@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.testing import read_all
 from tests.certs import make_tls_certs
 from tests.integration.target_runner import MEMBERSHIP_PROPERTIES, record, schema, state
@@ -32,7 +32,7 @@ def clear_proxy_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 @contextmanager
 def wss_hub(tmp_path: Path) -> Iterator[tuple[LocalHub, Path]]:
     """A hub serving wss:// (and TCP), with a send-only policy; yields (hub, CA bundle)."""
-    from target_azure_eventhubs.localhub import Policy
+    from eventhubs_localhub import Policy
 
     ca, cert, key = make_tls_certs(tmp_path)
     policies = [

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 from azure.eventhub import EventHubConsumerClient, EventHubProducerClient
-
-from target_azure_eventhubs.localhub import LocalHub
+from eventhubs_localhub import LocalHub
 
 # Short SDK timeouts so failure tests fail fast.
 FAST_FAIL: dict[str, Any] = {"retry_total": 0, "retry_backoff_factor": 0.01}

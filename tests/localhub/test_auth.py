@@ -12,9 +12,9 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
 from azure.eventhub.exceptions import AuthenticationError, ConnectError, ConnectionLostError
+from eventhubs_localhub import LocalHub, Policy
+from eventhubs_localhub.auth import sas_signature
 
-from target_azure_eventhubs.localhub import LocalHub, Policy
-from target_azure_eventhubs.localhub.auth import sas_signature
 from target_azure_eventhubs.testing import read_all
 from tests.certs import make_tls_certs
 from tests.waiting import wait_until

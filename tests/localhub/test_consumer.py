@@ -8,8 +8,8 @@ import time
 from typing import Any
 
 from azure.eventhub import EventData, EventHubConsumerClient, EventHubProducerClient
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.waiting import wait_until
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from azure.eventhub import EventData, EventHubProducerClient
+from eventhubs_localhub import LocalHubProcess
 
-from target_azure_eventhubs.localhub import LocalHubProcess
 from target_azure_eventhubs.testing import read_all
 
 

@@ -13,8 +13,8 @@ from azure.eventhub.exceptions import (
     EventDataSendError,
     OperationTimeoutError,
 )
+from eventhubs_localhub import SERVER_BUSY_DESCRIPTION, LocalHub
 
-from target_azure_eventhubs.localhub import SERVER_BUSY_DESCRIPTION, LocalHub
 from tests.waiting import wait_until
 
 from .conftest import FAST_FAIL

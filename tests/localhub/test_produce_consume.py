@@ -6,8 +6,8 @@ import pytest
 from azure.eventhub import EventData, EventHubProducerClient
 from azure.eventhub._buffered_producer._partition_resolver import PartitionResolver
 from azure.eventhub.exceptions import EventDataSendError
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.testing import read_all
 
 from .conftest import FAST_FAIL

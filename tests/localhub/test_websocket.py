@@ -19,11 +19,11 @@ import pytest
 import websocket
 from azure.eventhub import EventData, TransportType
 from azure.eventhub.exceptions import AuthenticationError, EventDataSendError
+from eventhubs_localhub import LocalHub
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.testing import read_all
 from tests.certs import make_tls_certs
 
@@ -132,7 +132,7 @@ def test_handshake_needs_the_servicebus_path_and_the_amqp_subprotocol(ws_hub: Lo
 def test_ws_port_without_the_websockets_package_says_what_to_install() -> None:
     code = (
         "import sys; sys.modules['websockets'] = None\n"
-        "from target_azure_eventhubs.localhub.__main__ import main\n"
+        "from eventhubs_localhub.__main__ import main\n"
         "sys.exit(main(['--port', '0', '--ws-port', '0']))"
     )
     result = subprocess.run(

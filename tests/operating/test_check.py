@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eventhubs_localhub import LocalHub, Policy
+from eventhubs_localhub.hub import connection_string
 
-from target_azure_eventhubs.localhub import LocalHub, Policy
-from target_azure_eventhubs.localhub.hub import connection_string
 from tests.certs import make_tls_certs
 
 COMMAND = [sys.executable, "-m", "target_azure_eventhubs"]

@@ -12,7 +12,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from target_azure_eventhubs.localhub import LocalHub
+from eventhubs_localhub import LocalHub
+
 from target_azure_eventhubs.testing import read_all
 from tests.integration.target_runner import LiveTarget, record, run_target, schema, state
 from tests.waiting import wait_until

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 
 import pytest
 from azure.core.settings import settings
+from eventhubs_localhub import LocalHub
 from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -28,7 +29,6 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from target_azure_eventhubs.delivery import tracing
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.telemetry import SPAN_NAME
 from target_azure_eventhubs.testing import read_all

@@ -1,5 +1,6 @@
-"""Fixtures of the packaging suite: the sdist and the wheel, built once per session with
-`python -m build`, as a release does."""
+"""Fixtures of the packaging suite: the sdists and wheels of the two distributions (the
+target, and the local hub in localhub/), built once per session with `python -m build`, as a
+release does."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class Distributions:
     sdist: Path
     wheel: Path
     build_seconds: float
+    localhub_sdist: Path
+    localhub_wheel: Path
 
 
 @pytest.fixture(scope="session")
@@ -44,17 +47,24 @@ def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
         timing = out / "build-seconds"
         if not timing.exists():
             out.mkdir(parents=True, exist_ok=True)
-            proc = subprocess.run(
-                [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-            assert proc.returncode == 0, (
-                f"python -m build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-            )
+            for project, outdir in ((ROOT, out), (ROOT / "localhub", out / "localhub")):
+                proc = subprocess.run(
+                    [sys.executable, "-m", "build", "--outdir", str(outdir), str(project)],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=False,
+                )
+                assert proc.returncode == 0, (
+                    f"python -m build {project} failed:\n{proc.stdout[-3000:]}\n"
+                    f"{proc.stderr[-3000:]}"
+                )
             timing.write_text(f"{time.monotonic() - started:.1f}")
     sdists, wheels = sorted(out.glob("*.tar.gz")), sorted(out.glob("*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, sorted(p.name for p in out.iterdir())
-    return Distributions(sdists[0], wheels[0], float(timing.read_text()))
+    hub_sdists = sorted((out / "localhub").glob("*.tar.gz"))
+    hub_wheels = sorted((out / "localhub").glob("*.whl"))
+    assert len(hub_sdists) == 1 and len(hub_wheels) == 1
+    return Distributions(
+        sdists[0], wheels[0], float(timing.read_text()), hub_sdists[0], hub_wheels[0]
+    )

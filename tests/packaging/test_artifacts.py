@@ -1,6 +1,7 @@
-"""What a release publishes: the sdist and the wheel pass `twine check`, the sdist is the
-whole project (tests and sample data included), the wheel only the package, and the wheel
-installed into a fresh virtualenv (not editable) runs both commands."""
+"""What a release publishes: the sdists and wheels of both distributions pass `twine check`,
+the target's sdist is the whole project (tests, sample data and localhub/ included), its
+wheel only the target's package (no local hub), the local hub's wheel only its own, and the
+two wheels installed into a fresh virtualenv (not editable) run both commands."""
 
 from __future__ import annotations
 
@@ -52,10 +53,23 @@ def test_twine_check_passes(distributions: Distributions):
         "--strict",
         distributions.sdist,
         distributions.wheel,
+        distributions.localhub_sdist,
+        distributions.localhub_wheel,
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count("PASSED") == 2, proc.stdout
+    assert proc.stdout.count("PASSED") == 4, proc.stdout
+
+
+def test_the_local_hub_wheel_holds_its_package_and_command_only(distributions: Distributions):
+    with zipfile.ZipFile(distributions.localhub_wheel) as wheel:
+        names = wheel.namelist()
+        info = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
+        entry_points = wheel.read(info).decode()
+    tops = {name.split("/", 1)[0] for name in names}
+    assert "eventhubs_localhub" in tops and not any(t.startswith(PACKAGE) for t in tops), tops
+    assert "eventhubs_localhub/server.py" in names
+    assert "azure-eventhubs-localhub = eventhubs_localhub.__main__:main" in entry_points
 
 
 def test_sdist_holds_the_project_with_tests_and_sample_data(distributions: Distributions):
@@ -77,7 +91,7 @@ def test_wheel_holds_the_package_and_license_only(distributions: Distributions):
     tops = {name.split("/", 1)[0] for name in names}
     assert tops == {PACKAGE, f"{PACKAGE}-{version}.dist-info"}, tops
     assert not [n for n in names if "/tests/" in n or n.endswith("conftest.py")]
-    assert f"{PACKAGE}/localhub/server.py" in names
+    assert not [n for n in names if "localhub" in n], "the target's wheel ships the local hub"
     assert f"{PACKAGE}/testing/readback.py" in names
     assert license_text == (ROOT / "LICENSE").read_bytes()
     for command in pyproject()["scripts"]:
@@ -99,6 +113,7 @@ def test_wheel_installed_in_a_fresh_virtualenv_runs_both_commands(
         "--quiet",
         "--disable-pip-version-check",
         distributions.wheel,
+        distributions.localhub_wheel,
         cwd=tmp_path,
         timeout=600,
     )

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from eventhubs_localhub import LocalHubProcess
 
-from target_azure_eventhubs.localhub import LocalHubProcess
 from target_azure_eventhubs.testing import read_all
 from tests.packaging.conftest import DEFINITION, ROOT, Distributions
 from tests.pipeline.conftest import MeltanoProject, meltano_env, meltano_executable

@@ -32,9 +32,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHubProcess
 
 from target_azure_eventhubs.delivery.partitioning import partition_for_key
-from target_azure_eventhubs.localhub import LocalHubProcess
 from target_azure_eventhubs.testing import ReadEvent
 from tests.pipeline.conftest import HubLog, MeltanoProject
 from tests.postgres import PostgresServer, find_server_bin

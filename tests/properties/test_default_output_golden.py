@@ -10,8 +10,9 @@ import hashlib
 import io
 import json
 
+from eventhubs_localhub import LocalHub
+
 from target_azure_eventhubs.delivery.encoding import encode_message
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from tests.integration.target_runner import record, schema, singer_lines, state
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from cloudevents.core.bindings.amqp import AMQPMessage, from_binary, from_structured
 from cloudevents.core.formats.json import JSONFormat
+from eventhubs_localhub import LocalHub
 
 from target_azure_eventhubs.delivery.encoding import message_id_for
 from target_azure_eventhubs.errors import ConfigurationError
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from target_azure_eventhubs.testing import read_all
 from target_azure_eventhubs.testing.readback import ReadEvent

@@ -34,7 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from target_azure_eventhubs.localhub import LocalHub, LocalHubProcess
+from eventhubs_localhub import LocalHub, LocalHubProcess
+
 from target_azure_eventhubs.testing import ReadEvent, read_all
 from tests.integration.target_runner import TARGET, Result
 from tests.waiting import wait_until

@@ -16,8 +16,8 @@ from azure.eventhub._pyamqp import SendClient
 from azure.eventhub._pyamqp.authentication import SASLAnonymousCredential
 from azure.eventhub._pyamqp.error import AMQPLinkError
 from azure.eventhub._pyamqp.message import Message
+from eventhubs_localhub import Policy
 
-from target_azure_eventhubs.localhub import Policy
 from tests.integration.target_runner import TARGET, run_seconds
 from tests.reliability.checks import (
     HUB,

@@ -15,10 +15,10 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from eventhubs_localhub import LocalHub
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from target_azure_eventhubs.localhub import LocalHub
 from target_azure_eventhubs.target import TargetAzureEventHubs
 from tests.reliability.checks import STREAM, assert_no_secrets, local_hub, schema_message
 

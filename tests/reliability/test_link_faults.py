@@ -96,7 +96,7 @@ def test_withheld_dispositions_time_out_are_retried_and_hold_back_state(tmp_path
 def test_tokens_expiring_during_a_long_run_are_refreshed(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="target_azure_eventhubs.localhub")
+    caplog.set_level(logging.INFO, logger="eventhubs_localhub")
     workload = make_workload(200, state_every=20)
     with local_hub() as hub:
         hub.faults.token_lifetime(0.5)

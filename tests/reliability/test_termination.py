@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from eventhubs_localhub import LocalHub
 
-from target_azure_eventhubs.localhub import LocalHub
 from tests.integration.target_runner import Result
 from tests.reliability.checks import (
     TargetProcess,

@@ -81,7 +81,7 @@ def test_ws_connections_dropped_through_a_proxy(
     Each fault is injected once the events of the previous part are in the hub, so the six
     faults happen, in order, whatever the machine's speed; the duplicates are bounded by the
     events the target itself reported sending again."""
-    caplog.set_level(logging.INFO, logger="target_azure_eventhubs.localhub")
+    caplog.set_level(logging.INFO, logger="eventhubs_localhub")
     faults = ["close_connections", "detach_links"] * 3
     per_part = 30
     workload = make_workload(per_part * (len(faults) + 1), state_every=15)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m target_azure_eventhubs.localhub --port 5672 --hub profiles:4``.
+"""Command line: ``python -m eventhubs_localhub --port 5672 --hub profiles:4``.
 
 Prints the connection string, then ``TLS <host:port>`` and ``WS <url>`` for the TLS and
 WebSocket listeners, ``CONTROL <port>`` when a control port is open, then ``READY``.
@@ -158,7 +158,7 @@ async def serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    logging.getLogger("target_azure_eventhubs.localhub").info("shutting down")
+    logging.getLogger("eventhubs_localhub").info("shutting down")
     await server.close()
 
 

@@ -320,7 +320,7 @@ async def _as_coroutine(fn: Any) -> Any:
 
 
 class LocalHubProcess(WebSocketAddresses):
-    """``python -m target_azure_eventhubs.localhub`` as a subprocess, for tests that kill it.
+    """``python -m eventhubs_localhub`` as a subprocess, for tests that kill it.
 
     With ``ws_port`` (0: a free one) it also serves AMQP over WebSockets, over TLS when
     ``tls_cert`` and ``tls_key`` are given (its TLS listener then takes ``tls_port``). A
@@ -364,7 +364,7 @@ class LocalHubProcess(WebSocketAddresses):
         return self.process.pid
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "target_azure_eventhubs.localhub", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "eventhubs_localhub", "--port", str(self.port)]
         for name, count in self.hubs.items():
             cmd += ["--hub", f"{name}:{count}"]
         cmd += ["--key-name", self.key_name, "--key", self.key]

@@ -24,7 +24,7 @@ from .links import ConsumerLink, Link, ProducerLink, ReplyLink, RequestLink
 from .peers import Owner
 from .storage import Storage
 
-_LOGGER = logging.getLogger("target_azure_eventhubs.localhub")
+_LOGGER = logging.getLogger("eventhubs_localhub")
 _FRAME_HEADER = struct.Struct(">IBBH")
 
 # Our own max frame size: large, so a 1 MB batch usually arrives in one frame.

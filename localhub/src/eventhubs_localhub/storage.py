@@ -21,7 +21,7 @@ from collections.abc import Callable
 from itertools import accumulate
 from pathlib import Path
 
-_LOGGER = logging.getLogger("target_azure_eventhubs.localhub")
+_LOGGER = logging.getLogger("eventhubs_localhub")
 
 _RECORD_HEAD = struct.Struct(">II")
 _BODY_HEAD = struct.Struct(">qqqi")

@@ -7,16 +7,16 @@ import struct
 from collections import deque
 from typing import Any
 
-from ..delivery.partitioning import partition_for_key
 from . import frames as F
 from .addresses import Entity, SelectorError, parse_address, start_index
 from .auth import LISTEN, SEND
 from .codec import Symbol, Timestamp, UInt
 from .nodes import handle_cbs, handle_management
+from .partitioning import partition_for_key
 from .peers import ConnectionView, ServerView, SessionView
 from .storage import EventHubStore, PartitionLog
 
-_LOGGER = logging.getLogger("target_azure_eventhubs.localhub")
+_LOGGER = logging.getLogger("eventhubs_localhub")
 
 PRODUCER_CREDIT = 5000
 _TAG = struct.Struct(">I")

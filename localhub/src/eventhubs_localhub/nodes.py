@@ -11,7 +11,7 @@ from .codec import Timestamp
 from .frames import encode_message
 from .peers import ConnectionView
 
-_LOGGER = logging.getLogger("target_azure_eventhubs.localhub")
+_LOGGER = logging.getLogger("eventhubs_localhub")
 
 
 def _text(value: Any) -> str | None:

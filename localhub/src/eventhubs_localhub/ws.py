@@ -33,7 +33,7 @@ except ImportError as exc:  # the base install does not include the server libra
 _MESSAGE_SLACK = 64 * 1024
 _WRITE_LIMIT = 4 * 1024 * 1024
 # The library logs every connection at INFO, as the hub does itself: keep only its warnings.
-_LIBRARY_LOGGER = logging.getLogger("target_azure_eventhubs.localhub.websockets")
+_LIBRARY_LOGGER = logging.getLogger("eventhubs_localhub.websockets")
 if _LIBRARY_LOGGER.level == logging.NOTSET:
     _LIBRARY_LOGGER.setLevel(logging.WARNING)
 
