@@ -34,7 +34,9 @@ def three_streams(
     tmp_path = tmp_path_factory.mktemp("three-streams")
     workload = make_workload(360, state_every=30, streams=STREAMS, profiles=20)
     with local_hub() as hub:
-        config = target_config(hub.connection_string(), max_latency_ms=100)
+        # One event per row (rows of a profile reused across the input), so that the order
+        # of a profile's rows can be read back event by event.
+        config = target_config(hub.connection_string(), max_latency_ms=100, group_by_profile=False)
         target = TargetProcess(tmp_path, config)
         try:
             target.feed(workload.messages, chunk=15, delay=0.05)
