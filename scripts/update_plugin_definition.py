@@ -110,7 +110,8 @@ def definition(about: dict[str, Any], project: dict[str, Any]) -> dict[str, Any]
         "description": about["description"],
         "repo": repo,
         "docs": project["urls"]["Documentation"],
-        "pip_url": project["name"],
+        # No release is on PyPI yet: install from the repository (see the README).
+        "pip_url": f"git+{repo}.git",
         "executable": about["name"],
         "capabilities": about["capabilities"],
         "supported_python_versions": about["supported_python_versions"],
