@@ -77,9 +77,9 @@ class DeliveryProcess:
         self._disconnected = False
         self._init = ("init", dict(config), options, logger.name, logger.getEffectiveLevel())
         self._started = False  # `_start` takes the child: its process, conn and finalizer
-        # A request whose reply was given up on: later replies would answer the wrong
-        # request, so nothing more is asked (see `_await_reply`).
-        self._desynchronised = False
+        # Replies still due to requests whose wait was given up on (see `_await_reply`):
+        # replies come in request order, so the next ones are theirs and are passed over.
+        self._stale_replies = 0
 
     def _start(self) -> None:
         """Take the sender process at the first message, not when built: a target that is
@@ -179,10 +179,9 @@ class DeliveryProcess:
     def flush(self, timeout: float | None = None) -> bool:
         if not self._started:
             return True  # nothing was handed over
-        if self._desynchronised:
-            return False
-        # The child may be stuck taking in a submit (its buffer full during an outage):
-        # the answer is awaited no longer than asked, plus a margin for the round trip.
+        # The child may be busy taking in a submit (its buffer full during an outage): the
+        # answer is awaited no longer than asked, plus a margin for the round trip; "not
+        # yet" then, and the caller asks again (or stops, at its own deadline).
         deadline = None if timeout is None else time.monotonic() + timeout + _REPLY_MARGIN
         return bool(self._request(("flush", timeout), deadline=deadline))
 
@@ -225,15 +224,14 @@ class DeliveryProcess:
         try:
             # Even after a failure: the child must stop its senders and exit. It gets
             # `timeout` for sends in flight; if it cannot even answer, it is killed.
-            if not self._desynchronised:
-                stats = self._request(
-                    ("close", timeout),
-                    raise_failure=False,
-                    after_failure=True,
-                    deadline=time.monotonic() + timeout + _REPLY_MARGIN,
-                )
-                if isinstance(stats, DeliveryStats):
-                    self.stats = stats
+            stats = self._request(
+                ("close", timeout),
+                raise_failure=False,
+                after_failure=True,
+                deadline=time.monotonic() + timeout + _REPLY_MARGIN,
+            )
+            if isinstance(stats, DeliveryStats):
+                self.stats = stats
         except DeliveryError:
             pass  # the child is gone: its statistics are lost, nothing else is
         self._closed = True
@@ -246,8 +244,9 @@ class DeliveryProcess:
 
     def _post(
         self, message: tuple[Any, ...], after_failure: bool = False, deadline: float | None = None
-    ) -> None:
-        """Queue a message for the writer thread; waits (stoppably) when the child is busy."""
+    ) -> bool:
+        """Queue a message for the writer thread; waits (stoppably) when the child is busy.
+        False when `deadline` passed first: nothing was queued, no reply is due."""
         if not self._started:
             self._start()
         data = _dumps(message)
@@ -257,11 +256,10 @@ class DeliveryProcess:
             elif not self._process_alive():
                 raise DeliveryError("the delivery process has exited")
             if self._outbox.put(data, timeout=_POLL):
-                return
-            if (self._should_stop() and message[0] == "submit") or (
-                deadline is not None and time.monotonic() >= deadline
-            ):
-                self._desynchronised = True  # what was asked may never be answered
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            if self._should_stop() and message[0] == "submit":
                 msg = "stopped while waiting to hand events to the sender"
                 raise DeliveryError(msg)
 
@@ -274,7 +272,8 @@ class DeliveryProcess:
     ) -> Any:
         if not after_failure:
             self._collect_opens()
-        self._post(message, after_failure, deadline)
+        if not self._post(message, after_failure, deadline):
+            return False  # not even handed over in time: a timed-out flush or close
         if after_failure:
             while self._opening:  # answers still due to opens nobody collected
                 self._opening.popleft()
@@ -282,10 +281,14 @@ class DeliveryProcess:
         return self._await_reply(raise_failure, deadline)
 
     def _await_reply(self, raise_failure: bool = True, deadline: float | None = None) -> Any:
-        """The next reply; False (a timed-out flush) once `deadline` has passed."""
+        """The next reply; False (a timed-out flush) once `deadline` has passed, and the
+        reply, when it comes, is passed over."""
         while True:
             try:
                 ok, value = self._replies.get(timeout=_POLL)
+                if self._stale_replies:
+                    self._stale_replies -= 1
+                    continue
             except queue.Empty:
                 if not self._process_alive():
                     raise DeliveryError(
@@ -295,7 +298,7 @@ class DeliveryProcess:
                 if self._disconnected and self._replies.empty():
                     raise DeliveryError("the sender process closed its connection") from None
                 if deadline is not None and time.monotonic() >= deadline:
-                    self._desynchronised = True
+                    self._stale_replies += 1
                     return False
                 continue
             if ok:
