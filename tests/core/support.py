@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,8 @@ from typing import Any
 
 import pytest
 from eventhubs_localhub import LocalHub
+
+from tests.changes.support import child_pids
 
 HUB = "profiles"
 STREAM = "members"
@@ -159,27 +160,4 @@ class Target:
 
     def children(self) -> list[int]:
         """The pids of this process's children (the sender process)."""
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            # pid (comm) state ppid ...: comm may hold spaces, so split after the ')'.
-            if int(stat.rsplit(")", 1)[1].split()[1]) == self.proc.pid:
-                found.append(int(entry.name))
-        return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def sigterm_code() -> int:
-    return 128 + signal.SIGTERM
+        return child_pids(self.proc.pid)

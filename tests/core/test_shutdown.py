@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from eventhubs_localhub import LocalHub
 
+from tests.changes.support import alive
 from tests.core.support import (
     SCHEMA,
     SENDER_PROCESS,
     Target,
-    alive,
     config,
     row,
     segments_in_hub,
