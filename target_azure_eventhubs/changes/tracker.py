@@ -149,6 +149,9 @@ class ChangeTracker:
         self.options = options
         self.logger = logger or logging.getLogger("target_azure_eventhubs.changes")
         self.counts: dict[str, Counts] = {}
+        # Per stream, the last profile decided and whether it was unchanged: a profile
+        # whose rows a flush split in two is one profile in the counts, not two.
+        self._last: dict[str, tuple[str, bool]] = {}
         self._times: dict[str, str] = {}
         # Streams whose snapshot began with nothing delivered: every profile the store will
         # hold for them comes from the snapshot itself, so none can be missing from it.
@@ -186,7 +189,7 @@ class ChangeTracker:
         noted = self.snapshots and stream not in self._fresh
         for (key, item), given in zip(items, givens, strict=True):
             if given is None:  # its stored state was made by these very rows
-                counts.unchanged += 1
+                self._count_unchanged(stream, key, counts)
                 results.append(None)
                 if noted:
                     seen.append((key, None))
@@ -199,7 +202,7 @@ class ChangeTracker:
                 seen.append((key, None if given.holds_all(prior) else given.present))
             decision = diff_profile(prior, given, now, carry=carry)
             if decision is None:
-                counts.unchanged += 1
+                self._count_unchanged(stream, key, counts)
                 results.append(None)
                 if (renew := _renewal(key, item, given, answer.get(key))) is not None:
                     renewed.append(renew)
@@ -207,6 +210,9 @@ class ChangeTracker:
             before[key] = decision.after
             _note_rows(decision.after, item, given)
             counts.add(decision)
+            if self._last.get(stream) == (key, True):  # its first part was unchanged
+                counts.unchanged -= 1
+            self._last[stream] = (key, False)
             change = Change(stream, key, decision.after, next(self._versions))
             pending.append(change)
             results.append((decision, change))
@@ -215,6 +221,12 @@ class ChangeTracker:
         if self.options.record:
             self._background.note_rows(stream, renewed)
         return self._recorded(results)
+
+    def _count_unchanged(self, stream: str, key: str, counts: Counts) -> None:
+        """A profile's rows continued from the previous batch are the same profile."""
+        if self._last.get(stream, ("", False))[0] != key:
+            counts.unchanged += 1
+            self._last[stream] = (key, True)
 
     def _recorded(self, results: list[Result]) -> list[Result]:
         """With `change_tracking_baseline`, decisions go to the store now, unsent."""

@@ -717,6 +717,29 @@ def test_snapshots_of_a_stream_one_after_another_in_one_run(tmp_path: Path) -> N
     tracker.close()
 
 
+def test_a_profile_split_between_two_batches_is_counted_once(tmp_path: Path) -> None:
+    """A flush may fall between two rows of one profile: the report counts profiles."""
+    view = sqlite_view(tmp_path)
+    tracker = tracker_on(view)
+    seed = tracker.decide(S, [("p1", profile({"A": {}, "B": {}})), ("p2", profile({"A": {}}))])
+    tracker.register(1, [r[1] for r in seed if isinstance(r, tuple)])
+    tracker.commit_through(1)
+    tracker.finish()
+    tracker.close()
+
+    tracker = tracker_on(view)
+    # p1 unchanged in both parts, then p2 whose second part changes it.
+    assert tracker.decide(S, [("p1", profile({"A": {}}))]) == [None]
+    assert tracker.decide(S, [("p1", profile({"B": {}})), ("p2", profile({"A": {}}))]) == [
+        None,
+        None,
+    ]
+    changed = tracker.decide(S, [("p2", profile({"C": {}}))])
+    assert isinstance(changed[0], tuple)
+    assert tracker.counts == {S: Counts(events=1, realized=1, existing=1, unchanged=1)}
+    tracker.close()
+
+
 # Rows digests: records that made a stored state are unchanged without being converted -----
 
 SETTINGS = ConversionSettings(require_status=False)
