@@ -1,9 +1,12 @@
 """A real ELT pipeline: PostgreSQL -> Meltano (tap-postgres, INCREMENTAL) -> target -> hub.
 
 One test, four `meltano run tap-postgres target-azure-eventhubs` runs against a throwaway
-PostgreSQL server (tests/pipeline/postgres.py) and a local hub subprocess with a data dir:
+PostgreSQL server (tests/pipeline/postgres.py) and a local hub subprocess with a data dir,
+at the target's default settings: a profile's rows read together become one event (
+`group_by_profile`), so what is counted is memberships, each checked against the row it
+came from:
 
-1. initial load: every membership row becomes exactly one event, in the documented shape
+1. initial load: every membership row arrives exactly once, in the documented shape
    (expected bodies computed here: SHA-256 of the normalised email, ISO-8601 UTC times),
    each profile's events on the partition `partition_for_key(profile_id, 4)`;
 2. memberships inserted and statuses set to `exited` (updated_at bumped): only the changed
@@ -55,7 +58,7 @@ CHANGED_NEW = 150
 BOUNDARY_ROWS = 3  # run 1's newest rows share one updated_at (one load), see run 2
 BIG_PROFILES = 3000
 BIG_SEGMENTS_EACH = 8  # 24,000 rows in run 3: the tap checkpoints every 10,000 rows
-KILL_AFTER = 13_000  # run-3 events the hub holds when it is killed
+KILL_AFTER = 1_600  # run-3 events (about 8 memberships each) the hub holds when killed
 
 SEGMENT_NAMES = [
     "High value customers",
@@ -306,20 +309,30 @@ class Crm:
         return [r for r in self.rows.values() if bookmark is None or r.updated_at >= bookmark]
 
 
+def memberships_of(body: dict) -> list[dict]:
+    """One event body per membership it carries, each as a lone row's event would be."""
+    ups = body["segmentMembership"]["ups"]
+    assert ups, f"an event without memberships: {body}"
+    return [{**body, "segmentMembership": {"ups": {seg: m}}} for seg, m in ups.items()]
+
+
 def match_events(events: list[ReadEvent], crm: Crm, versions: dict[str, Row]) -> Counter:
-    """Map every event to the row version it carries (by exact body); check its partition."""
+    """Map every membership of every event to the row version it carries (by exact body:
+    identities, attributes, status and time); check each event's partition."""
     got: Counter = Counter()
     for event in events:
         body = json.loads(event.body)
-        row = versions.get(canonical(body))
-        assert row is not None, f"event matches no row version (wrong shape or value): {body}"
-        expected_partition = str(partition_for_key(row.profile_id, PARTITIONS))
+        profile_id = body["identityMap"]["crmId"][0]["id"]
+        expected_partition = str(partition_for_key(profile_id, PARTITIONS))
         assert event.partition_id == expected_partition, (
-            f"{row.profile_id}'s event on partition {event.partition_id}, "
-            f"expected {expected_partition}"
+            f"{profile_id}'s event on partition {event.partition_id}, expected {expected_partition}"
         )
         assert event.properties.get("stream") == STREAM
-        got[(row.membership_id, row.updated_at)] += 1
+        for single in memberships_of(body):
+            row = versions.get(canonical(single))
+            assert row is not None, f"a membership matches no row version: {single}"
+            assert row.profile_id == profile_id
+            got[(row.membership_id, row.updated_at)] += 1
     return got
 
 
@@ -459,7 +472,7 @@ def test_postgres_meltano_incremental_pipeline(
         remember(exits + new_rows)
         # The tap reads `updated_at >= bookmark`: the rows sharing run 1's newest updated_at
         # (the bookmark) are read again. They are unchanged, so they re-send the very same
-        # events (same body, same message id): at-least-once at the bookmark's boundary.
+        # memberships: at-least-once at the bookmark's boundary.
         boundary = [r for r in crm.rows.values() if r.updated_at == bookmark1]
         assert len(boundary) == BOUNDARY_ROWS
         expected2 = crm.since(bookmark1)
@@ -470,8 +483,13 @@ def test_postgres_meltano_incremental_pipeline(
         report["rows"]["run2_changed"] = len(exits) + len(new_rows)
         report["rows"]["run2_boundary_resent"] = len(boundary)
         assert match_events(events2, crm, versions) == keys(expected2)
-        exited_events = [e for e in events2 if '"status":"exited"' in e.body.decode()]
-        assert len(exited_events) == CHANGED_EXITS
+        exited = [
+            m
+            for e in events2
+            for m in json.loads(e.body)["segmentMembership"]["ups"].values()
+            if m["status"] == "exited"
+        ]
+        assert len(exited) == CHANGED_EXITS
         bookmark2 = get_bookmark(project)
         assert bookmark2 == max(r.updated_at for r in crm.rows.values())
 
@@ -532,15 +550,15 @@ def test_postgres_meltano_incremental_pipeline(
         report["events"]["run3_hub_count_when_killed"] = killed_at
         report["bookmarks"] = {"run2": bookmark2.isoformat(), "run3": bookmark3.isoformat()}
         got3 = match_events(events3, crm, versions)
-        assert sum(got3.values()) >= killed_at
+        assert len(events3) >= killed_at
         assert all(n == 1 for n in got3.values())
         # The stored bookmark is one the tap checkpointed (run 2's, or the updated_at of its
         # 10,000th / 20,000th row: the tap writes STATE every 10,000 rows), and it is not past
-        # what the hub holds: every row before it was delivered. Whether it moved past run
-        # 2's depends on when the target releases the tap's mid-run STATE: it ties a STATE to
-        # the records it has read when it next drains, not to the STATE's input position,
-        # so with a fast tap the 10,000-row STATE may wait for later rows and be lost with
-        # them. Both are safe (at least once); the test records which happened.
+        # what the hub holds: every row before it was delivered, including the rows of a
+        # profile whose event merged rows from both sides of that STATE. Whether it moved
+        # past run 2's depends on whether the events before the tap's mid-run STATE were
+        # accepted before the hub died. Both are safe (at least once); the test records
+        # which happened.
         in_order = sorted(expected3, key=lambda r: r.updated_at)
         checkpoints = {bookmark2} | {in_order[n - 1].updated_at for n in (10_000, 20_000)}
         assert bookmark3 in checkpoints, f"bookmark {bookmark3} is no checkpoint of the tap"
@@ -576,8 +594,11 @@ def test_postgres_meltano_incremental_pipeline(
             f"{duplicates} duplicates (re-read from the bookmark, already delivered)"
         )
         assert get_bookmark(project) == rows3[-1].updated_at
-        # Nothing else: the hub holds only events of known row versions.
-        assert sum(total.values()) == len(events3) + len(events4)
+        # Nothing else: the hub holds only memberships of known row versions.
+        carried = sum(
+            len(json.loads(e.body)["segmentMembership"]["ups"]) for e in events3 + events4
+        )
+        assert sum(total.values()) == carried
 
     report["seconds"]["test_total"] = round(time.monotonic() - test_started, 1)
     print("pipeline summary:", json.dumps(report))
