@@ -8,13 +8,19 @@ consistent through a crash or SIGKILL at any point.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import sqlite3
 from collections.abc import Sequence
+from types import ModuleType
 from typing import IO, Any
 
 import orjson
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows: the store cannot lock its file (see _exclusive_lock)
+    fcntl = None
 
 from target_azure_eventhubs.changes.diff import Delivered
 from target_azure_eventhubs.changes.store import (
@@ -193,6 +199,12 @@ class SQLiteStore(ChangeStore):
             )
 
     def _exclusive_lock(self) -> IO[bytes]:
+        if fcntl is None:
+            raise ChangeStoreError(
+                f"change store {self.location}: the SQLite store locks its file with POSIX "
+                "file locks, which this system lacks; run on Linux or macOS (on Windows, in "
+                "WSL), or use a PostgreSQL store (change_store: postgresql://...)"
+            )
         handle = open(f"{self.path}.lock", "a+b")  # noqa: SIM115  (held for the whole run)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -606,6 +606,28 @@ def test_sqlite_store_serves_one_run_at_a_time(tmp_path: Path) -> None:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
 
+def test_without_posix_file_locks_the_sqlite_store_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on Windows, where `fcntl` does not exist: one clear reason, nothing created."""
+    from target_azure_eventhubs.changes import sqlite as sqlite_store  # noqa: PLC0415
+
+    monkeypatch.setattr(sqlite_store, "fcntl", None)
+    with pytest.raises(ChangeStoreError, match="POSIX file locks") as raised:
+        open_store(f"sqlite:///{tmp_path}/changes.sqlite")
+    assert "postgresql://" in str(raised.value)
+    assert not (tmp_path / "changes.sqlite").exists()
+
+
+def test_the_package_says_which_systems_it_runs_on() -> None:
+    import tomllib  # noqa: PLC0415
+
+    root = Path(__file__).resolve().parents[2]
+    classifiers = tomllib.loads((root / "pyproject.toml").read_text())["project"]["classifiers"]
+    systems = {c for c in classifiers if c.startswith("Operating System")}
+    assert systems == {"Operating System :: POSIX :: Linux", "Operating System :: MacOS"}
+    assert "Windows is not supported" in (root / "README.md").read_text()
+
 def test_default_store_is_created_under_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
