@@ -16,12 +16,6 @@ from typing import IO, Any
 
 import orjson
 
-fcntl: ModuleType | None
-try:
-    import fcntl
-except ImportError:  # Windows: the store cannot lock its file (see _exclusive_lock)
-    fcntl = None
-
 from target_azure_eventhubs.changes.diff import Delivered
 from target_azure_eventhubs.changes.store import (
     SCHEMA_VERSION,
@@ -37,6 +31,12 @@ from target_azure_eventhubs.changes.store import (
     sqlite_path,
 )
 from target_azure_eventhubs.errors import ChangeStoreError
+
+fcntl: ModuleType | None
+try:
+    import fcntl
+except ImportError:  # Windows: the store cannot lock its file (see _exclusive_lock)
+    fcntl = None
 
 _BUSY_TIMEOUT_SECONDS = 30.0
 # CROSS JOIN: the keys lead and the primary key finds each one (left to itself, the
