@@ -23,6 +23,7 @@ from target_azure_eventhubs.events import (
 )
 from target_azure_eventhubs.invalid_records import POLICIES
 from target_azure_eventhubs.message_settings import MESSAGE_SETTINGS, MessageOptions
+from target_azure_eventhubs.pacing_settings import PACING_SETTINGS
 
 _STRING_MAP = th.ObjectType(additional_properties=th.StringType())
 
@@ -376,6 +377,7 @@ CONFIG_JSONSCHEMA = th.PropertiesList(
     *CONTENT_SETTINGS,
     *MESSAGE_SETTINGS,
     *DELIVERY_SETTINGS,
+    *PACING_SETTINGS,
     *CHANGE_SETTINGS,
     *OPERATING_SETTINGS,
     *SINGER_SETTINGS,

@@ -14,6 +14,7 @@ from typing import Any
 from azure.eventhub.exceptions import AuthenticationError, EventHubError
 
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
+from target_azure_eventhubs.delivery.pacing import Pace, pace_from_config
 from target_azure_eventhubs.delivery.proxy import is_fatal_proxy_refusal, proxy_failure
 
 SERVER_BUSY_MIN_WAIT = 4.0  # the service asks publishers to wait 4 s when throttled
@@ -36,6 +37,7 @@ class DeliveryOptions:
     max_parallel_sends: int = 4
     round_robin: bool = False
     report_seconds: float = 0.0  # how often the sender process reports progress (0: never)
+    pace: Pace | None = None  # the namespace's throughput budget (see delivery/pacing.py)
 
 
 def options_from_config(config: Mapping[str, Any]) -> DeliveryOptions:
@@ -50,6 +52,7 @@ def options_from_config(config: Mapping[str, Any]) -> DeliveryOptions:
         max_parallel_sends=int(config.get("max_parallel_sends", 4)),
         round_robin=config.get("partitioning") == "round_robin",
         report_seconds=1.0 if float(config.get("progress_interval_seconds", 30) or 0) else 0.0,
+        pace=pace_from_config(config),
     )
 
 

@@ -32,6 +32,7 @@ from azure.eventhub import EventDataBatch, EventHubProducerClient
 from target_azure_eventhubs.delivery import sdk, tracing
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
 from target_azure_eventhubs.delivery.encoding import Outbound, fill_batch
+from target_azure_eventhubs.delivery.pacing import Pacer
 from target_azure_eventhubs.delivery.partitioning import partitions_for_keys
 from target_azure_eventhubs.delivery.policy import (
     DeliveryOptions,
@@ -90,6 +91,7 @@ class Delivery:
         self._closing = False
         self._stopped = threading.Event()
         self._trace_parent: Any = None  # the run's tracing context, see `trace_under`
+        self._pacer = Pacer(options.pace) if options.pace else None  # shared by all hubs
 
     # Public API (called from the target's main thread) ---------------------------------
 
@@ -332,11 +334,12 @@ class _HubSender:
             thread.start()
             self._threads.append(thread)
         self.delivery.logger.info(
-            "Connected to %s: %d partitions, batches up to %d bytes, %d sender(s)",
+            "Connected to %s: %d partitions, batches up to %d bytes, %d sender(s)%s",
             self.delivery.spec.describe(self.hub),
             len(self.partition_ids),
             self.max_batch_bytes,
             workers,
+            f", paced to {options.pace.describe()} per namespace" if options.pace else "",
         )
 
     def _new_client(self) -> EventHubProducerClient:
@@ -410,7 +413,9 @@ class _Sender:
         assert self.client is not None
         with self.delivery._cond:
             # Only this thread removes from the queue: a snapshot of its head is stable.
-            pending = [out.encoded for out in itertools.islice(queue.events, 0, 8192)]
+            heads = itertools.islice(queue.events, 0, 8192)
+            pacer = self.delivery._pacer
+            pending = [out.encoded for out in (heads if pacer is None else pacer.cut(heads))]
         # The constructor, not client.create_batch(): that would open one more link just to
         # read the maximum message size, which the hub sender already knows.
         batch = EventDataBatch(
@@ -430,6 +435,9 @@ class _Sender:
         while True:
             if self.delivery._stopped.is_set() and self.delivery._failure is not None:
                 raise DeliveryError("stopped before the batch was accepted")
+            if self.delivery._pacer is not None:  # each attempt counts against the budget
+                size = sdk.batch_size(batch)
+                self.delivery._pacer.acquire(len(batch), size, self.delivery._stopped.wait)
             try:
                 self._send(batch, queue)
                 return

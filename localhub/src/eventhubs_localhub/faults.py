@@ -30,6 +30,7 @@ class Transfer:
     digest: str
     events: int
     outcome: str  # "accepted", or the condition it was rejected with
+    size: int = 0  # the payload's bytes, what a byte-rate throttle counts
 
 
 _JOURNAL_SIZE = 100_000
@@ -37,9 +38,15 @@ _JOURNAL_SIZE = 100_000
 
 @dataclass
 class _Bucket:
-    rate: float  # events per second
+    rate: float  # events or bytes per second; it holds one second of them
     tokens: float
     updated: float
+
+    def allows(self, amount: int, now: float) -> bool:
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        # A transfer larger than a second's worth goes through a full bucket, into debt.
+        return self.tokens >= amount or (amount > self.rate and self.tokens >= self.rate)
 
 
 class Faults:
@@ -50,7 +57,7 @@ class Faults:
         self._reject_count = 0
         self._reject_condition = SERVER_BUSY
         self._reject_description = SERVER_BUSY_DESCRIPTION
-        self._throttles: dict[str | None, _Bucket] = {}
+        self._throttles: dict[str | None, list[tuple[_Bucket, bool]]] = {}  # (bucket, bytes?)
         self._black_hole = False
         self._refuse_tokens = False
         self._token_lifetime: float | None = None
@@ -72,19 +79,26 @@ class Faults:
                 else f"Injected fault: {condition}"
             )
 
-    def throttle(self, events_per_second: float | None, hub: str | None = None) -> None:
-        """Answer server-busy above ``events_per_second`` (per hub, or all hubs); None: off.
+    def throttle(
+        self,
+        events_per_second: float | None,
+        hub: str | None = None,
+        bytes_per_second: float | None = None,
+    ) -> None:
+        """Answer server-busy above ``events_per_second`` and/or ``bytes_per_second`` (of
+        transfer payloads), per hub or over all hubs; both None: off.
 
-        1 throughput unit = 1000 events/s. The bucket holds one second of events.
+        1 throughput unit = 1000 events/s or 1 MB/s. A bucket holds one second of its rate.
         """
         with self._lock:
             key = hub.lower() if hub else None
-            if events_per_second is None:
-                self._throttles.pop(key, None)
+            now = time.monotonic()
+            rates = ((events_per_second, False), (bytes_per_second, True))
+            buckets = [(_Bucket(rate, rate, now), size) for rate, size in rates if rate]
+            if buckets:
+                self._throttles[key] = buckets
             else:
-                self._throttles[key] = _Bucket(
-                    events_per_second, events_per_second, time.monotonic()
-                )
+                self._throttles.pop(key, None)
 
     def black_hole(self, enabled: bool = True) -> None:
         """Withhold dispositions: transfers are neither stored nor settled."""
@@ -124,34 +138,27 @@ class Faults:
 
     def note_transfer(self, hub: str, payload: bytes, events: int, outcome: str) -> None:
         """Journal a transfer's outcome (server loop)."""
-        entry = Transfer(
-            time.monotonic(), hub, hashlib.sha256(payload).hexdigest()[:16], events, outcome
-        )
+        digest = hashlib.sha256(payload).hexdigest()[:16]
+        entry = Transfer(time.monotonic(), hub, digest, events, outcome, len(payload))
         with self._lock:
             self._journal.append(entry)
 
     # ---- queries (server loop)
 
-    def take_rejection(self, hub: str, events: int) -> tuple[str, str] | None:
-        """The (condition, description) to reject this transfer with, if any."""
+    def take_rejection(self, hub: str, events: int, size: int = 0) -> tuple[str, str] | None:
+        """The (condition, description) to reject this transfer (``events`` events in
+        ``size`` bytes) with, if any."""
         with self._lock:
             if self._reject_count > 0:
                 self._reject_count -= 1
                 return self._reject_condition, self._reject_description
+            now = time.monotonic()
             for key in (hub.lower(), None):
-                bucket = self._throttles.get(key)
-                if bucket is None:
-                    continue
-                now = time.monotonic()
-                bucket.tokens = min(
-                    bucket.rate, bucket.tokens + (now - bucket.updated) * bucket.rate
-                )
-                bucket.updated = now
-                if bucket.tokens < events and not (
-                    events > bucket.rate and bucket.tokens >= bucket.rate
-                ):
+                buckets = self._throttles.get(key, [])
+                if not all(b.allows(size if by_size else events, now) for b, by_size in buckets):
                     return SERVER_BUSY, SERVER_BUSY_DESCRIPTION
-                bucket.tokens -= events
+                for bucket, by_size in buckets:
+                    bucket.tokens -= size if by_size else events
         return None
 
     @property

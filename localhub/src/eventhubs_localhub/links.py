@@ -285,7 +285,7 @@ class ProducerLink(_IncomingLink):
                 delivery_id, settled, F.rejected("amqp:decode-error", f"Malformed message: {exc}")
             )
             return
-        rejection = server.faults.take_rejection(self.hub.name, len(events))
+        rejection = server.faults.take_rejection(self.hub.name, len(events), len(message))
         if rejection is not None:
             _LOGGER.warning(
                 "rejecting delivery %d on %s: %s", delivery_id, self.entity.path, rejection[0]
