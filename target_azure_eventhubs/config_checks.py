@@ -20,7 +20,6 @@ from target_azure_eventhubs.errors import ConfigurationError
 # singer-sdk settings this target does not offer (they are not in `--about`): accepted
 # when they ask for nothing (false, null, their default), refused otherwise.
 UNSUPPORTED_SDK_SETTINGS: Mapping[str, str] = {
-    "add_record_metadata": "events carry no _sdc_* metadata fields",
     "hard_delete": "events already sent cannot be deleted",
     "default_target_schema": "an event hub has no schemas",
     "batch_config": "the target writes events, not batch files",

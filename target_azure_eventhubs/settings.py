@@ -13,6 +13,7 @@ from target_azure_eventhubs.changes.store import DEFAULT_STORE
 from target_azure_eventhubs.changes.tracker import SNAPSHOT_ENDS
 from target_azure_eventhubs.changes.tracker import Options as ChangeOptions
 from target_azure_eventhubs.config_checks import APPEND_ONLY, check_config
+from target_azure_eventhubs.content_settings import NAMESPACE_SETTINGS
 from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
 from target_azure_eventhubs.delivery.policy import DeliveryOptions, options_from_config
 from target_azure_eventhubs.errors import ConfigurationError, InputError
@@ -111,8 +112,8 @@ CONTENT_SETTINGS = th.PropertiesList(
         "identity_fields",
         _STRING_MAP,
         default=dict(DEFAULT_IDENTITY_FIELDS),
-        description="Record field -> identity namespace. Namespaces ending in `_sha256` "
-        "are normalised and hashed.",
+        description="Record field -> identity namespace. Namespaces ending in `_sha256`, "
+        "and those in hashed_identity_namespaces, are normalised and hashed.",
     ),
     th.Property(
         "attribute_fields",
@@ -375,6 +376,7 @@ SINGER_SETTINGS = th.PropertiesList(
 CONFIG_JSONSCHEMA = th.PropertiesList(
     *CONNECTION_SETTINGS,
     *CONTENT_SETTINGS,
+    *NAMESPACE_SETTINGS,
     *MESSAGE_SETTINGS,
     *DELIVERY_SETTINGS,
     *PACING_SETTINGS,

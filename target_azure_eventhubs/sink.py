@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import typing as t
 from dataclasses import dataclass
+from datetime import datetime
 
 import fastjsonschema
 import orjson
@@ -29,7 +30,6 @@ from target_azure_eventhubs.events import (
     build_event,
     convert_record,
     encode_event,
-    is_hashed_namespace,
 )
 from target_azure_eventhubs.events.cloudevents import (
     STRUCTURED_CONTENT_TYPE,
@@ -38,6 +38,7 @@ from target_azure_eventhubs.events.cloudevents import (
     structured_body,
 )
 from target_azure_eventhubs.events.cloudevents import attributes as cloudevent_attributes
+from target_azure_eventhubs.events.metadata import batch_time, event_metadata, row_metadata
 from target_azure_eventhubs.events.properties import PropertyValue, for_schema, properties_of
 from target_azure_eventhubs.invalid_records import InvalidRecords
 from target_azure_eventhubs.settings import TargetSettings
@@ -147,6 +148,7 @@ class _Pending:
     line: int
     order: int  # input position of the first row merged in (see Target.next_order)
     props: dict[str, PropertyValue] | None = None  # application_properties; later rows win
+    meta: dict[str, PropertyValue] | None = None  # add_record_metadata: the latest row's
 
     @property
     def profile(self) -> ProfileEvent | None:
@@ -154,6 +156,7 @@ class _Pending:
 
 
 _Keyed = tuple[str, _Pending]
+Props = dict[str, PropertyValue] | None
 
 
 class Drained(t.NamedTuple):
@@ -199,7 +202,7 @@ class EventHubSink(BatchSink):
         super().__init__(target, stream_name, schema, key_properties)
         settings = services.settings
         self.eventhub = settings.eventhub_for(stream_name)
-        self.settings: ConversionSettings = settings.conversion
+        self.settings: ConversionSettings = settings.conversion.for_stream(stream_name)
         self.partition_key_field: str | None = settings.partition_key_field or (
             self.key_properties[0] if self.key_properties else None
         )
@@ -225,6 +228,8 @@ class EventHubSink(BatchSink):
         self._cloudevents = message.cloudevents
         self._ce_source = message.cloudevents_source.replace("{stream}", stream_name)
         self._ce_type = message.cloudevents_type.replace("{stream}", stream_name)
+        self._metadata = bool(self.include_sdc_metadata_properties)
+        self._batched_at: datetime | None = None  # add_record_metadata: this drain's time
 
     def get_sink_record_counter(self) -> metrics.Counter:
         # Records per stream as a Singer metric, as often as the progress lines.
@@ -247,16 +252,20 @@ class EventHubSink(BatchSink):
 
     # One record -------------------------------------------------------------------------
 
-    def accept(self, record: dict[str, t.Any], line: int) -> None:
-        """Validate, convert and hold one record; raises RecordRejected."""
+    def accept(
+        self, record: dict[str, t.Any], line: int, message: t.Mapping[str, t.Any] | None = None
+    ) -> None:
+        """Validate, convert and hold one record; raises RecordRejected. `message` is its
+        RECORD message (for add_record_metadata)."""
         if self._validator is not None:
             try:
                 self._validator.validate(record)
             except InvalidRecord as exc:
                 raise RecordRejected(str(exc), self.record_label(record)) from None
         props = self._properties_of(record) if self._props else None
+        meta = self._metadata_of(record, message) if self._metadata else None
         if self._hold_rows:
-            self._hold(record, line, props)
+            self._hold(record, line, props, meta)
             return
         try:
             profile = convert_record(record, self.settings)
@@ -265,16 +274,17 @@ class EventHubSink(BatchSink):
         key = self._partition_key(record, profile)
         order = self.services.next_order()
         if not self.group_by_profile:
-            self._ungrouped.append((key, _Pending(profile, line, order, props)))
+            self._ungrouped.append((key, _Pending(profile, line, order, props, meta)))
         elif (pending := self._pending.get(key)) is not None:
             # The event keeps the position of its first row: a STATE read after that row
             # waits for the event, whatever rows are merged into it later.
             t.cast(ProfileEvent, pending.held).merge(profile)
             if props:
                 pending.props = {**(pending.props or {}), **props}
+            pending.meta = meta
             self.tally_duplicate_merged()
         else:
-            self._pending[key] = _Pending(profile, line, order, props)
+            self._pending[key] = _Pending(profile, line, order, props, meta)
 
     def _properties_of(self, record: dict[str, t.Any]) -> dict[str, PropertyValue]:
         try:
@@ -282,24 +292,31 @@ class EventHubSink(BatchSink):
         except InvalidRecordError as exc:
             raise RecordRejected(exc.reason, self.record_label(record)) from None
 
-    def _hold(
-        self, record: dict[str, t.Any], line: int, props: dict[str, PropertyValue] | None
-    ) -> None:
+    def _metadata_of(
+        self, record: dict[str, t.Any], message: t.Mapping[str, t.Any] | None
+    ) -> dict[str, PropertyValue]:
+        try:
+            return row_metadata(record, message)
+        except InvalidRecordError as exc:
+            raise RecordRejected(exc.reason, self.record_label(record)) from None
+
+    def _hold(self, record: dict[str, t.Any], line: int, props: Props, meta: Props) -> None:
         key = self._field_key(record)
         order = self.services.next_order()
         if (pending := self._pending.get(key)) is not None:
             t.cast(HeldRows, pending.held).add(record, line)  # keeps its first position
             if props:
                 pending.props = {**(pending.props or {}), **props}
+            pending.meta = meta
             self.tally_duplicate_merged()
         else:
             self._pending[key] = _Pending(
-                HeldRows(self.settings, self._tag, record, line), line, order, props
+                HeldRows(self.settings, self._tag, record, line), line, order, props, meta
             )
 
     def _key_is_personal(self) -> bool:
         field = self.partition_key_field
-        return field is not None and is_hashed_namespace(
+        return field is not None and self.settings.is_hashed(
             self.settings.identity_fields.get(field, "")
         )
 
@@ -335,7 +352,7 @@ class EventHubSink(BatchSink):
         parts = []
         for name in self.key_properties:
             value = record.get(name)
-            if is_hashed_namespace(self.settings.identity_fields.get(name, "")):
+            if self.settings.is_hashed(self.settings.identity_fields.get(name, "")):
                 value = "<personal data withheld>"
             parts.append(f"{name}={str(value)[:80]}")
         return ", ".join(parts)
@@ -358,6 +375,7 @@ class EventHubSink(BatchSink):
             else [None] * len(items)
         )
         ready: list[Drained] = []
+        self._batched_at = batch_time() if self._metadata else None
         rejected: list[tuple[str, int, str, dict[str, t.Any] | None]] = []
         for (key, pending), result in zip(items, decided, strict=True):
             if isinstance(pending.held, HeldRows):  # records the conversion refused
@@ -373,7 +391,7 @@ class EventHubSink(BatchSink):
                 decision, change = result
                 profile = ProfileEvent(profile.identities, profile.attributes, decision.memberships)
             try:
-                out = self._outbound(profile, pending.props, key)
+                out = self._outbound(profile, pending.props, key, pending.meta)
             except TypeError as exc:  # orjson: nesting beyond its limit, and the like
                 reason = f"its event cannot be encoded as JSON: {exc}"
                 rejected.append((key, pending.line, reason, None))
@@ -385,6 +403,7 @@ class EventHubSink(BatchSink):
 
     def exit_events(self, exits: list[tuple[str, ProfileEvent, Change]]) -> list[Drained]:
         """The events of memberships a completed snapshot lacks (no input line names them)."""
+        self._batched_at = batch_time() if self._metadata else None
         return [
             self._drained(
                 self.services.next_order(),
@@ -428,7 +447,11 @@ class EventHubSink(BatchSink):
             self.keep_refused(record)
 
     def _outbound(
-        self, profile: ProfileEvent, props: dict[str, PropertyValue] | None = None, key: str = ""
+        self,
+        profile: ProfileEvent,
+        props: dict[str, PropertyValue] | None = None,
+        key: str = "",
+        meta: dict[str, PropertyValue] | None = None,
     ) -> Outbound:
         body = encode_event(build_event(profile, self.settings))
         properties: dict[str, PropertyValue] = {
@@ -437,6 +460,8 @@ class EventHubSink(BatchSink):
         }
         if props:
             properties.update(props)
+        if self._batched_at is not None:
+            properties.update(event_metadata(meta, self._batched_at, self.sync_started_at))
         if self._cloudevents == "none":
             return Outbound(body, properties)
         # CloudEvents (events.cloudevents): the subject is the profile's key, hashed when
@@ -447,7 +472,7 @@ class EventHubSink(BatchSink):
             source=self._ce_source,
             type_=self._ce_type,
             subject=subject,
-            time=event_time(profile.memberships),
+            time=event_time(profile.all_memberships()),
         )
         if self._cloudevents == "binary":
             properties.update(binary_properties(attrs))

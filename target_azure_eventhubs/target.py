@@ -192,12 +192,12 @@ class TargetAzureEventHubs(CheckedConfig, Target):
         for stream_map in stream_maps:
             record = stream_map.transform(raw if single else copy.copy(raw))
             if record is not None:
-                self._accept(stream_map.stream_alias, record, line)
+                self._accept(stream_map.stream_alias, record, line, message_dict)
                 if version is not None:
                     self.snapshots.note_version(stream_map.stream_alias, version)
         self._handle_max_record_age()
 
-    def _accept(self, stream_name: str, record: dict, line: int) -> None:
+    def _accept(self, stream_name: str, record: dict, line: int, message: dict) -> None:
         sink: EventHubSink = self.get_sink(stream_name, record=record)  # type: ignore[assignment]
         if missing := [k for k in sink.key_properties if k not in record]:
             raise MissingKeyProperties(
@@ -209,7 +209,7 @@ class TargetAzureEventHubs(CheckedConfig, Target):
         self.run_state.records_read += 1
         self.run_state.per_stream[stream_name] += 1
         try:
-            sink.accept(record, line)
+            sink.accept(record, line, message)
         except RecordRejected as rejected:
             self.invalid.handle(
                 stream=stream_name,

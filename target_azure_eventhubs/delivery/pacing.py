@@ -26,7 +26,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from target_azure_eventhubs.errors import ConfigurationError, DeliveryError
@@ -47,9 +46,9 @@ class Pace:
     def describe(self) -> str:
         parts = []
         if self.events_per_second is not None:
-            parts.append(f"{self.events_per_second:,.0f} events/s")
+            parts.append(f"{self.events_per_second:g} events/s")
         if self.bytes_per_second is not None:
-            parts.append(f"{self.bytes_per_second:,.0f} bytes/s")
+            parts.append(f"{self.bytes_per_second:g} bytes/s")
         return " and ".join(parts)
 
 
@@ -84,8 +83,7 @@ def _positive(config: Mapping[str, Any], name: str) -> float | None:
     value = config.get(name)
     if value is None:
         return None
-    # The target reads its config's numbers as Decimal.
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
         raise ConfigurationError(f"{name} must be a number above 0, not {value!r}")
     return float(value)
 

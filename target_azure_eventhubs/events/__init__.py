@@ -3,7 +3,9 @@
 The sink calls `convert_record` once per record, optionally `ProfileEvent.merge` to group
 rows of one profile, then `build_event` and `encode_event` once per event. One module per
 concept: `identities`, `statuses`, `times`, `memberships`, `attributes`, `settings`,
-`profile` (record -> profile) and `body` (profile -> JSON).
+`profile` (record -> profile) and `body` (profile -> JSON); `namespaces` (namespaces marked
+for hashing, identity lists, segment namespaces per row or stream), `properties` and
+`metadata` (application properties, `_sdc_*` record metadata), `cloudevents`.
 
 Decisions where the product spec is silent (the tests pin each of them):
 
@@ -15,9 +17,10 @@ Decisions where the product spec is silent (the tests pin each of them):
 - A status given while the row's segment id is empty is invalid (a lost membership would
   otherwise go unnoticed).
 - Shape 3 is detected when `segmentMembership` or `identityMap` has a non-null value.
-  Only the configured `segment_namespace` may carry memberships (others: invalid, unless
-  empty); identityMap items keep only their `id`; identityMap identities come before the
-  identity fields of the record (this decides `first_identity`). Unmapped top-level keys of a
+  Only the row's segment namespace (its `segment_namespace_field`, else the stream's) may
+  carry memberships (others: invalid, unless empty); identityMap items keep only their `id`;
+  identityMap identities come first, then those of `identity_list_field`, then the identity
+  fields of the record (this decides `first_identity`). Unmapped top-level keys of a
   shape-3 record pass through at top level; mapped attribute paths win over passed-through
   leaves; a value-vs-object clash between them is a collision.
 - Membership entries keep `status`, `lastQualificationTime`, `name` and the four catalog

@@ -17,11 +17,39 @@ from target_azure_eventhubs.events.times import TIMESTAMP_KEYS
 def build_event(profile: ProfileEvent, settings: ConversionSettings) -> dict[str, Any]:
     """The event object: attributes at their paths, segmentMembership, identityMap."""
     event: dict[str, Any] = dict(profile.attributes)
+    members = _members(profile.memberships, settings)
+    if profile.others:
+        event["segmentMembership"] = _namespaces(members, profile.others, settings)
+    else:
+        event["segmentMembership"] = {settings.segment_namespace: members}
+    event["identityMap"] = {
+        namespace: [{"id": i} for i in ids] for namespace, ids in profile.identities.items() if ids
+    }
+    return event
+
+
+def _namespaces(
+    members: dict[str, Any],
+    others: dict[str, dict[str, dict[str, Any]]],
+    settings: ConversionSettings,
+) -> dict[str, Any]:
+    """The stream's namespace first, then the others as rows named them; a namespace
+    without memberships is left out unless none has any."""
+    sections: dict[str, Any] = {settings.segment_namespace: members} if members else {}
+    for namespace, entries in others.items():
+        if entries:
+            sections.setdefault(namespace, {}).update(_members(entries, settings))
+    return sections or {settings.segment_namespace: members}
+
+
+def _members(
+    memberships: dict[str, dict[str, Any]], settings: ConversionSettings
+) -> dict[str, Any]:
     names = settings.include_segment_names
     stamps = settings.include_segment_timestamps
     catalog = settings._catalog
     members: dict[str, dict[str, Any]] = {}
-    for seg_id, entry in profile.memberships.items():
+    for seg_id, entry in memberships.items():
         out: dict[str, Any] = {}
         when = entry.get("lastQualificationTime")
         if when is not None:
@@ -41,11 +69,7 @@ def build_event(profile: ProfileEvent, settings: ConversionSettings) -> dict[str
                     if value is not None:
                         out[key] = value
         members[seg_id] = out
-    event["segmentMembership"] = {settings.segment_namespace: members}
-    event["identityMap"] = {
-        namespace: [{"id": i} for i in ids] for namespace, ids in profile.identities.items() if ids
-    }
-    return event
+    return members
 
 
 def _encode_default(value: Any) -> Any:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
 from target_azure_eventhubs.events.errors import InvalidRecordError
 
-# Hash kinds of identity namespaces.
-_PLAIN, _LOWER_SHA, _PHONE_SHA = 0, 1, 2
+# Hash kinds of identity namespaces: kept as given, email-like, phone-like.
+PLAIN, LOWER_SHA, PHONE_SHA = 0, 1, 2
 _DIGITS = "0123456789"
 _DROP_ASCII_NON_DIGITS = str.maketrans(
     "", "", "".join(chr(code) for code in range(128) if chr(code) not in _DIGITS)
@@ -22,15 +22,15 @@ def hash_kind(namespace: str) -> int:
     # `phone_sha256_e164` is a hashed phone namespace that does not end in `_sha256`.
     low = namespace.lower()
     if low.endswith("_sha256_e164"):
-        return _PHONE_SHA
+        return PHONE_SHA
     if not low.endswith("_sha256"):
-        return _PLAIN
-    return _PHONE_SHA if "phone" in low else _LOWER_SHA
+        return PLAIN
+    return PHONE_SHA if "phone" in low else LOWER_SHA
 
 
 def is_hashed_namespace(namespace: str) -> bool:
     """Whether values of this identity namespace are personal data sent only as hashes."""
-    return hash_kind(namespace) != _PLAIN
+    return hash_kind(namespace) != PLAIN
 
 
 def _is_sha256_hex(value: str) -> bool:
@@ -43,11 +43,11 @@ def _is_sha256_hex(value: str) -> bool:
 
 def normalise_identity(kind: int, value: str) -> str:
     v = value.strip()
-    if kind == _PLAIN or not v:
+    if kind == PLAIN or not v:
         return v
     if len(v) == 64 and _is_sha256_hex(v):
         return v.lower()  # already hashed: hashing is idempotent
-    if kind == _LOWER_SHA:
+    if kind == LOWER_SHA:
         v = v.lower()
     else:
         digits = (
@@ -87,7 +87,7 @@ def _identity_text(value: Any, where: str) -> str:
     raise InvalidRecordError(f"{where} has a value of unsupported type {type(value).__name__}")
 
 
-def _add_identity(
+def add_identity_value(
     ids: dict[str, list[str]], namespace: str, kind: int, value: Any, where: str
 ) -> None:
     nid = normalise_identity(kind, _identity_text(value, where))
@@ -107,12 +107,14 @@ def add_identity_field(
     if type(value) is list or type(value) is tuple:
         for item in value:
             if item is not None and item != "":
-                _add_identity(ids, namespace, kind, item, where)
+                add_identity_value(ids, namespace, kind, item, where)
     else:
-        _add_identity(ids, namespace, kind, value, where)
+        add_identity_value(ids, namespace, kind, value, where)
 
 
-def read_identity_map(value: Any, ids: dict[str, list[str]]) -> None:
+def read_identity_map(
+    value: Any, ids: dict[str, list[str]], kind_of: Callable[[str], int] = hash_kind
+) -> None:
     if not isinstance(value, Mapping):
         raise InvalidRecordError(
             f'identityMap must be an object {{namespace: [{{"id": ...}}]}}, '
@@ -128,7 +130,7 @@ def read_identity_map(value: Any, ids: dict[str, list[str]]) -> None:
             raise InvalidRecordError(
                 f'{where} must be a list of {{"id": ...}} objects, got {type(items).__name__}'
             )
-        kind = hash_kind(namespace)
+        kind = kind_of(namespace)
         for index, item in enumerate(items):
             if not isinstance(item, Mapping):
                 raise InvalidRecordError(
@@ -137,4 +139,4 @@ def read_identity_map(value: Any, ids: dict[str, list[str]]) -> None:
             raw = item.get("id")
             if raw is None or (isinstance(raw, str) and not raw.strip()):
                 raise InvalidRecordError(f"{where}[{index}] has no id")
-            _add_identity(ids, namespace, kind, raw, f"{where}[{index}].id")
+            add_identity_value(ids, namespace, kind, raw, f"{where}[{index}].id")

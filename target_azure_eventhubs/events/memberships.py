@@ -140,8 +140,14 @@ def read_segments_field(
 
 
 def read_segment_membership(
-    value: Any, memberships: dict[str, dict[str, Any]], settings: ConversionSettings
+    value: Any,
+    memberships: dict[str, dict[str, Any]],
+    settings: ConversionSettings,
+    namespace_in: str | None = None,
 ) -> None:
+    """Memberships under the row's namespace (`namespace_in`, else the stream's)."""
+    accepted = namespace_in or settings.segment_namespace
+    option = "segment_namespace_field" if namespace_in else "segment_namespace"
     shape = "{namespace: {segment id: {status, lastQualificationTime?}}}"
     if not isinstance(value, Mapping):
         raise InvalidRecordError(
@@ -155,12 +161,12 @@ def read_segment_membership(
             raise InvalidRecordError(
                 f"{where} must be an object keyed by segment id, got {type(segments).__name__}"
             )
-        if namespace != settings.segment_namespace:
+        if namespace != accepted:
             if not segments:
                 continue
             raise InvalidRecordError(
                 f"segmentMembership has namespace {quote(namespace)}; memberships are accepted "
-                f"only under {settings.segment_namespace!r} (segment_namespace)"
+                f"only under {accepted!r} ({option})"
             )
         for raw_id, item in segments.items():
             seg_id = segment_id(raw_id, where)

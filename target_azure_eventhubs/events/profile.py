@@ -20,6 +20,7 @@ from target_azure_eventhubs.events.memberships import (
     row_membership,
     segment_id,
 )
+from target_azure_eventhubs.events.namespaces import read_identity_list, row_namespace
 from target_azure_eventhubs.events.settings import ConversionSettings
 
 
@@ -47,6 +48,8 @@ class ProfileEvent:
     identities: dict[str, list[str]] = field(default_factory=dict)
     attributes: dict[str, Any] = field(default_factory=dict)
     memberships: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Memberships in segment namespaces other than the stream's (`segment_namespace_field`).
+    others: dict[str, dict[str, dict[str, Any]]] | None = None
 
     def merge(self, later: ProfileEvent) -> None:
         """Fold a later row of the same profile into this one (for group_by_profile)."""
@@ -59,6 +62,11 @@ class ProfileEvent:
         if later.attributes:
             _deep_merge(self.attributes, later.attributes)
         self.memberships.update(later.memberships)  # a later row for a segment wins
+        if later.others:
+            if self.others is None:
+                self.others = {}
+            for namespace, entries in later.others.items():
+                self.others.setdefault(namespace, {}).update(entries)
 
     def first_identity(self) -> str | None:
         """`namespace:id` of the first identity (a default partition key)."""
@@ -68,7 +76,18 @@ class ProfileEvent:
         return None
 
     def segment_ids(self) -> list[str]:
-        return list(self.memberships)
+        if not self.others:
+            return list(self.memberships)
+        return [*self.memberships, *(i for entries in self.others.values() for i in entries)]
+
+    def all_memberships(self) -> dict[str, dict[str, Any]]:
+        """Every membership; those outside the stream's namespace keyed `namespace:id`."""
+        if not self.others:
+            return self.memberships
+        entries = dict(self.memberships)
+        for namespace, more in self.others.items():
+            entries.update((f"{namespace}:{seg}", entry) for seg, entry in more.items())
+        return entries
 
 
 def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> ProfileEvent:
@@ -82,7 +101,11 @@ def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> P
 
     identities: dict[str, list[str]] = {}
     if identity_map_in is not None:
-        read_identity_map(identity_map_in, identities)
+        read_identity_map(identity_map_in, identities, settings._kind_of)
+    if settings.identity_list_field is not None:
+        listed = get(settings.identity_list_field)
+        if listed is not None:
+            read_identity_list(listed, identities, settings._kind_of, settings.identity_list_field)
     for name, namespace, kind in settings._identity_items:
         value = get(name)
         if value is None or value == "":
@@ -101,9 +124,16 @@ def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> P
         reason = settings._no_identity_reason
         raise InvalidRecordError(reason + (" and identityMap is empty" if event_shaped else ""))
 
+    row_ns: str | None = None  # the row's own segment namespace, when not the stream's
+    if settings.segment_namespace_field is not None:
+        row_ns = row_namespace(
+            get(settings.segment_namespace_field), settings.segment_namespace_field
+        )
+        if row_ns == settings.segment_namespace:
+            row_ns = None
     memberships: dict[str, dict[str, Any]] = {}
     if membership_in is not None:
-        read_segment_membership(membership_in, memberships, settings)
+        read_segment_membership(membership_in, memberships, settings, row_ns)
     segments = get(settings.segments_field)
     if segments is not None:
         read_segments_field(segments, memberships, settings)
@@ -125,4 +155,7 @@ def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> P
             f"{settings.segment_id_field!r} is empty"
         )
 
-    return ProfileEvent(identities, attributes_of(record, settings, event_shaped), memberships)
+    attributes = attributes_of(record, settings, event_shaped)
+    if row_ns is not None and memberships:
+        return ProfileEvent(identities, attributes, {}, {row_ns: memberships})
+    return ProfileEvent(identities, attributes, memberships)

@@ -37,7 +37,8 @@ PropertyValue = str | bool | int | float | datetime
 # Names the target sets itself, and the prefixes of the CloudEvents AMQP binding and of
 # the service's own annotations: refused at start.
 RESERVED_NAMES = frozenset({"stream", "segment_ids"})
-RESERVED_PREFIXES = ("cloudEvents_", "cloudEvents:", "x-opt-")  # in any case
+# `_sdc_`: singer-sdk's record metadata (add_record_metadata).
+RESERVED_PREFIXES = ("cloudEvents_", "cloudEvents:", "x-opt-", "_sdc_")  # in any case
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 AUTO, TIMESTAMP, LONG, DOUBLE = "auto", "timestamp", "long", "double"

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from target_azure_eventhubs.events.errors import quote
-from target_azure_eventhubs.events.identities import hash_kind
+from target_azure_eventhubs.events.identities import PLAIN
+from target_azure_eventhubs.events.namespaces import (
+    hashed_namespaces,
+    kind_lookup,
+    stream_namespaces,
+)
 from target_azure_eventhubs.events.times import TIMESTAMP_KEYS, to_epoch_ms
 
 DEFAULT_IDENTITY_FIELDS: dict[str, str] = {
@@ -114,6 +120,11 @@ class ConversionSettings:
     segment_catalog: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # Off with change tracking, which derives statuses from what was delivered before.
     require_status: bool = True
+    # Namespaces hashed like email or phone whatever their name (events.namespaces).
+    hashed_identity_namespaces: Any = field(default_factory=dict)
+    identity_list_field: str | None = None  # a list of {namespace, id} items
+    segment_namespace_field: str | None = None  # a row's segment namespace
+    stream_segment_namespaces: Mapping[str, str] = field(default_factory=dict)
 
     # Precomputed (not part of equality or repr).
     _identity_items: tuple[tuple[str, str, int], ...] = field(init=False, repr=False, compare=False)
@@ -134,10 +145,14 @@ class ConversionSettings:
     _name_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _catalog: Mapping[str, Mapping[str, Any]] = field(init=False, repr=False, compare=False)
     _no_identity_reason: str = field(init=False, repr=False, compare=False)
+    _kind_of: Callable[[str], int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         identity = _str_map(self.identity_fields, "identity_fields")
         attributes = _str_map(self.attribute_fields, "attribute_fields")
+        marked = hashed_namespaces(self.hashed_identity_namespaces)
+        per_stream = stream_namespaces(self.stream_segment_namespaces)
+        extra_fields = _namespace_fields(self, identity)
         for option in (
             "segment_id_field",
             "segment_status_field",
@@ -181,14 +196,18 @@ class ConversionSettings:
             self.segment_time_field,
             self.segment_name_field,
             self.segments_field,
+            *extra_fields,
         }
         names = ", ".join(identity) or "(none configured)"
         put = object.__setattr__  # frozen dataclass: precomputed fields are set once here
         put(self, "identity_fields", identity)
         put(self, "attribute_fields", attributes)
+        put(self, "hashed_identity_namespaces", marked)
+        put(self, "stream_segment_namespaces", per_stream)
+        put(self, "_kind_of", kind_of := kind_lookup(marked))
         catalog = _catalog_source(self.segment_catalog)
         put(self, "segment_catalog", catalog)
-        put(self, "_identity_items", tuple((f, ns, hash_kind(ns)) for f, ns in identity.items()))
+        put(self, "_identity_items", tuple((f, ns, kind_of(ns)) for f, ns in identity.items()))
         put(self, "_attribute_items", tuple(attr_items))
         put(self, "_attr_conflicts", tuple(conflicts))
         put(self, "_attributes_root", root)
@@ -207,7 +226,20 @@ class ConversionSettings:
         )
         put(self, "_name_keys", _unique(("name", "segment_name", self.segment_name_field)))
         put(self, "_catalog", _catalog(catalog))
+        if self.identity_list_field:
+            names += f" or the identity list {self.identity_list_field}"
         put(self, "_no_identity_reason", f"no identity: none of the fields {names} has a value")
+
+    def is_hashed(self, namespace: str) -> bool:
+        """Whether values of this identity namespace are personal data sent only as hashes."""
+        return self._kind_of(namespace) != PLAIN
+
+    def for_stream(self, stream: str) -> ConversionSettings:
+        """These settings with the stream's own segment namespace, if it has one."""
+        namespace = self.stream_segment_namespaces.get(stream)
+        if namespace is None or namespace == self.segment_namespace:
+            return self
+        return dataclasses.replace(self, segment_namespace=namespace)
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> ConversionSettings:
@@ -242,7 +274,29 @@ class ConversionSettings:
             require_status=not _bool_option(
                 config.get("change_tracking"), "change_tracking", False
             ),
+            hashed_identity_namespaces=config.get("hashed_identity_namespaces") or {},
+            identity_list_field=config.get("identity_list_field") or None,
+            segment_namespace_field=config.get("segment_namespace_field") or None,
+            stream_segment_namespaces=config.get("stream_segment_namespaces") or {},
         )
+
+
+def _namespace_fields(settings: ConversionSettings, identity: Mapping[str, str]) -> set[str]:
+    """The fields of identity_list_field and segment_namespace_field, checked."""
+    for option in ("identity_list_field", "segment_namespace_field"):
+        value = getattr(settings, option)
+        if value is not None and (not isinstance(value, str) or not value):
+            raise ValueError(f"{option} must be a non-empty string")
+    if settings.identity_list_field in identity:
+        raise ValueError(
+            f"identity_list_field {settings.identity_list_field!r} is also in identity_fields"
+        )
+    if settings.segment_namespace_field and not settings.require_status:
+        raise ValueError(
+            "segment_namespace_field cannot be combined with change_tracking (it tracks "
+            "one namespace per stream): use stream_segment_namespaces"
+        )
+    return {f for f in (settings.identity_list_field, settings.segment_namespace_field) if f}
 
 
 def _unique(keys: tuple[str, ...]) -> tuple[str, ...]:

@@ -140,11 +140,12 @@ def test_load_methods_other_than_append_only_are_refused(method: str) -> None:
     )
 
 
-def test_add_record_metadata_is_not_offered_and_refused_when_asked_for() -> None:
-    assert "add_record_metadata" not in schema()["properties"]
-    assert refusal(add_record_metadata=True) == (
-        "setting 'add_record_metadata' (True) is a singer-sdk setting this target does not "
-        "support: events carry no _sdc_* metadata fields; remove it"
+def test_add_record_metadata_is_offered_and_accepted() -> None:
+    # Its _sdc_* values travel as application properties (tests/properties/test_record_metadata.py).
+    assert schema()["properties"]["add_record_metadata"]["type"] == ["boolean", "null"]
+    TargetAzureEventHubs(config={**BASE, "add_record_metadata": True}, validate_config=True)
+    assert (
+        refusal(add_record_metadata="yes") == "setting add_record_metadata: must be boolean or null"
     )
 
 

@@ -1,0 +1,89 @@
+"""singer-sdk's record metadata (`add_record_metadata`) as application properties.
+
+The same `_sdc_*` values singer-sdk 0.54 writes into a record (`Sink._add_sdc_metadata_to_
+record`), typed as the rest of the application properties (`events.properties`): the
+`date-time` ones as AMQP timestamps, the integers as longs. They never enter the body.
+A null value leaves its property out.
+
+- Per row: `_sdc_extracted_at` (the RECORD message's `time_extracted`), `_sdc_received_at`
+  (when the target read the row), `_sdc_deleted_at` (the row's own field, from taps that
+  mark deletions), `_sdc_sequence` (milliseconds since the epoch when the row was read, as
+  singer-sdk sets it) and `_sdc_table_version` (the message's `version`).
+- Per event: `_sdc_batched_at` (when the sink's batch holding the event was drained for
+  sending) and `_sdc_sync_started_at` (when the target started, epoch milliseconds as a
+  long: singer-sdk types it `integer`).
+- An event grouped from several rows carries the latest row's metadata, as it carries the
+  latest row's attributes and statuses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from target_azure_eventhubs.events.errors import InvalidRecordError
+from target_azure_eventhubs.events.properties import LONG, TIMESTAMP, PropertyValue, typed_value
+
+# In the order singer-sdk adds them to a record.
+SDC_PROPERTIES = (
+    "_sdc_extracted_at",
+    "_sdc_received_at",
+    "_sdc_batched_at",
+    "_sdc_deleted_at",
+    "_sdc_sequence",
+    "_sdc_table_version",
+    "_sdc_sync_started_at",
+)
+
+
+def _typed(name: str, value: Any, kind: str, origin: str) -> PropertyValue | None:
+    try:
+        return typed_value(value, kind)
+    except InvalidRecordError as exc:
+        raise InvalidRecordError(f"record metadata {name} ({origin}) {exc.reason}") from None
+
+
+def from_ms(ms: int) -> datetime:
+    """Epoch milliseconds as an aware UTC datetime (exactly: no float rounding)."""
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+
+
+def batch_time() -> datetime:
+    """Now, at milliseconds: the `_sdc_batched_at` of the events of a drain."""
+    return from_ms(time.time_ns() // 1_000_000)
+
+
+def row_metadata(
+    record: Mapping[str, Any], message: Mapping[str, Any] | None
+) -> dict[str, PropertyValue]:
+    """The per-row `_sdc_*` properties of one RECORD (see the module's rules)."""
+    ms = time.time_ns() // 1_000_000
+    out: dict[str, PropertyValue] = {}
+    if message is not None:
+        extracted = _typed(
+            "_sdc_extracted_at", message.get("time_extracted"), TIMESTAMP, "time_extracted"
+        )
+        if extracted is not None:
+            out["_sdc_extracted_at"] = extracted
+    out["_sdc_received_at"] = from_ms(ms)
+    deleted = _typed(
+        "_sdc_deleted_at", record.get("_sdc_deleted_at"), TIMESTAMP, "the record's field"
+    )
+    if deleted is not None:
+        out["_sdc_deleted_at"] = deleted
+    out["_sdc_sequence"] = ms
+    if message is not None:
+        version = _typed("_sdc_table_version", message.get("version"), LONG, "version")
+        if version is not None:
+            out["_sdc_table_version"] = version
+    return out
+
+
+def event_metadata(
+    row: Mapping[str, PropertyValue] | None, batched_at: datetime, sync_started_ms: int
+) -> dict[str, PropertyValue]:
+    """An event's `_sdc_*` properties in singer-sdk's order: its row's, and the batch's."""
+    found = {**(row or {}), "_sdc_batched_at": batched_at, "_sdc_sync_started_at": sync_started_ms}
+    return {name: found[name] for name in SDC_PROPERTIES if name in found}

@@ -1,0 +1,96 @@
+"""singer-sdk's `_sdc_*` record metadata as typed application properties (events.metadata)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from target_azure_eventhubs.delivery.encoding import epoch_ms
+from target_azure_eventhubs.events import InvalidRecordError
+from target_azure_eventhubs.events.metadata import (
+    SDC_PROPERTIES,
+    event_metadata,
+    from_ms,
+    row_metadata,
+)
+from target_azure_eventhubs.events.properties import parse_application_properties
+
+MESSAGE = {"type": "RECORD", "time_extracted": "2024-03-29T22:32:49.123456+02:00", "version": 7}
+
+
+def test_the_names_are_singer_sdks() -> None:
+    from singer_sdk.sinks.core import Sink
+
+    schema: dict = {"properties": {}}
+
+    class Probe:
+        pass
+
+    probe = Probe()
+    probe.schema = schema  # type: ignore[attr-defined]
+    Sink._add_sdc_metadata_to_schema(probe)  # type: ignore[arg-type]
+    assert set(schema["properties"]) == set(SDC_PROPERTIES)
+
+
+def test_a_row_with_every_value() -> None:
+    before = time.time_ns() // 1_000_000
+    meta = row_metadata({"_sdc_deleted_at": "2024-04-01T00:00:00Z"}, MESSAGE)
+    after = time.time_ns() // 1_000_000
+    assert list(meta) == [
+        "_sdc_extracted_at",
+        "_sdc_received_at",
+        "_sdc_deleted_at",
+        "_sdc_sequence",
+        "_sdc_table_version",
+    ]
+    assert meta["_sdc_extracted_at"] == datetime(2024, 3, 29, 20, 32, 49, 123000, tzinfo=UTC)
+    assert meta["_sdc_deleted_at"] == datetime(2024, 4, 1, tzinfo=UTC)
+    assert meta["_sdc_table_version"] == 7
+    sequence = meta["_sdc_sequence"]
+    assert type(sequence) is int and before <= sequence <= after
+    assert epoch_ms(meta["_sdc_received_at"]) == sequence  # type: ignore[arg-type]
+
+
+def test_nulls_are_left_out() -> None:
+    meta = row_metadata({"_sdc_deleted_at": None}, {"time_extracted": None, "version": None})
+    assert list(meta) == ["_sdc_received_at", "_sdc_sequence"]
+    assert list(row_metadata({}, None)) == ["_sdc_received_at", "_sdc_sequence"]
+
+
+@pytest.mark.parametrize(
+    ("record", "message", "reason"),
+    [
+        ({}, {"time_extracted": "yesterday"}, "_sdc_extracted_at (time_extracted) is not an ISO"),
+        ({"_sdc_deleted_at": "soon"}, {}, "_sdc_deleted_at (the record's field) is not an ISO"),
+        ({}, {"version": [1]}, "_sdc_table_version (version) is a list"),
+        ({}, {"version": 2**64}, "_sdc_table_version (version) is an integer outside"),
+    ],
+)
+def test_bad_values_make_the_record_invalid(record: dict, message: dict, reason: str) -> None:
+    with pytest.raises(InvalidRecordError) as info:
+        row_metadata(record, message)
+    assert reason in info.value.reason
+
+
+def test_an_event_carries_its_rows_metadata_and_the_batchs_in_sdk_order() -> None:
+    row = row_metadata({}, MESSAGE)
+    batched = from_ms(1_711_744_369_999)
+    meta = event_metadata(row, batched, 1_711_744_000_000)
+    assert list(meta) == [n for n in SDC_PROPERTIES if n != "_sdc_deleted_at"]
+    assert meta["_sdc_batched_at"] == batched
+    assert meta["_sdc_sync_started_at"] == 1_711_744_000_000
+    assert list(event_metadata(None, batched, 1)) == ["_sdc_batched_at", "_sdc_sync_started_at"]
+
+
+@given(st.integers(min_value=0, max_value=253_402_300_799_999))
+def test_from_ms_is_exact_for_amqp_timestamps(ms: int) -> None:
+    assert epoch_ms(from_ms(ms)) == ms
+
+
+def test_sdc_names_are_reserved_for_application_properties() -> None:
+    with pytest.raises(ValueError, match="names starting with '_sdc_' are reserved"):
+        parse_application_properties({"_SDC_sequence": {"field": "x"}})
