@@ -32,7 +32,10 @@ class Outgoing:
         self.logger = logger
         self.events: list[Drained] = []
         self.states: list[tuple[int, bytes]] = []  # (input position, raw STATE) unplaced
-        self.hold_states = False  # a snapshot's exits go before its last STATE
+        # While a complete snapshot is open, its STATEs (read at or after this input
+        # position) wait until it is complete and its exits are accepted: a snapshot that
+        # is refused, or cut short, moves no bookmark.
+        self.hold_from: int | None = None
         self._ready_hubs: set[str] = set()  # hubs whose limits delivery knows
 
     def send(self, *, release_states: bool) -> None:
@@ -40,8 +43,8 @@ class Outgoing:
         (with `release_states`; otherwise STATEs wait for a later call)."""
         events, self.events = sorted(self.events, key=_first), []
         events = self._refuse_oversized(events)
-        release_states = release_states and not self.hold_states
-        states, self.states = (self.states, []) if release_states else ([], self.states)
+        states = self._releasable() if release_states else []
+        self.states = self.states[len(states) :]
         start = 0
         for order, state in states:
             end = bisect.bisect_left(events, order, lo=start, key=_first)
@@ -50,6 +53,14 @@ class Outgoing:
             self._place_checkpoint(state)
         self._submit(events[start:])
         self._place_checkpoint(None)
+
+    def _releasable(self) -> list[tuple[int, bytes]]:
+        if self.hold_from is None:
+            return self.states
+        return self.states[: bisect.bisect_left(self.states, self.hold_from, key=_first)]
+
+    def has_releasable_states(self) -> bool:
+        return bool(self._releasable())
 
     def may_defer(self, oldest_pending: float, max_latency: float, hubs: set[str]) -> bool:
         """Whether drained events may wait here while the sender process still connects.

@@ -178,6 +178,10 @@ class TargetAzureEventHubs(CheckedConfig, Target):
             )
         raw = message_dict["record"]
         version = message_dict.get("version") if self.snapshots.end == "activate_version" else None
+        if self.outgoing.hold_from is None and self.snapshots.end == "end_of_input":
+            # The run's input is the snapshot: no STATE within it goes before it is complete
+            # (an ACTIVATE_VERSION snapshot may resume in the next run: its STATEs go).
+            self.outgoing.hold_from = self.next_order()
         if not isinstance(raw, dict):
             self.invalid.handle(
                 stream=stream_name,
@@ -307,7 +311,7 @@ class TargetAzureEventHubs(CheckedConfig, Target):
         self.checkpoints.apply()
         self.delivery.raise_if_failed()
         self._handle_max_record_age()
-        if idle and self.outgoing.states:
+        if idle and self.outgoing.has_releasable_states():
             self.drain_all()
 
     def _on_state(self, state: bytes) -> None:
@@ -334,15 +338,11 @@ class TargetAzureEventHubs(CheckedConfig, Target):
 
     def process_endofpipe(self) -> None:
         self._send_now = True
-        complete = self.snapshots.end == "end_of_input" and not self.shutdown.requested
-        self.outgoing.hold_states = complete  # the last STATE goes after the snapshot's exits
-        try:
-            super().process_endofpipe()
-            if complete:
-                for stream in sorted({sink.stream_name for sink in self._sinks_active.values()}):
-                    self.snapshots.complete(stream)
-        finally:
-            self.outgoing.hold_states = False
+        super().process_endofpipe()
+        if self.snapshots.end == "end_of_input" and not self.shutdown.requested:
+            for stream in sorted({sink.stream_name for sink in self._sinks_active.values()}):
+                self.snapshots.complete(stream)
+            self.outgoing.hold_from = None  # complete, exits sent: its STATEs go after them
         self._send_outgoing(release_states=True)
         self._flush()
         self.delivery.close()  # everything is accepted: release connections and threads

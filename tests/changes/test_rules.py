@@ -610,7 +610,7 @@ def test_without_posix_file_locks_the_sqlite_store_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As on Windows, where `fcntl` does not exist: one clear reason, nothing created."""
-    from target_azure_eventhubs.changes import sqlite as sqlite_store  # noqa: PLC0415
+    from target_azure_eventhubs.changes import sqlite as sqlite_store
 
     monkeypatch.setattr(sqlite_store, "fcntl", None)
     with pytest.raises(ChangeStoreError, match="POSIX file locks") as raised:
@@ -620,7 +620,7 @@ def test_without_posix_file_locks_the_sqlite_store_says_so(
 
 
 def test_the_package_says_which_systems_it_runs_on() -> None:
-    import tomllib  # noqa: PLC0415
+    import tomllib
 
     root = Path(__file__).resolve().parents[2]
     classifiers = tomllib.loads((root / "pyproject.toml").read_text())["project"]["classifiers"]
