@@ -14,6 +14,9 @@ keeps to the budget steadily and never meets that wait.
   reach the service late, after later ones, still fit in its one-second allowance. An
   event larger than the bucket on its own still goes once the bucket is full, and the
   bucket goes into debt for it, which the following sends wait off.
+- A send takes its share when it asks (the bucket may go negative) and waits until the
+  bucket, before its share, held it: sends go in the order they asked, so a large batch is
+  not held back by small ones that keep taking the few tokens that accrue.
 - So by any time t the sends released total at most rate * t + the larger of the
   bucket and the largest send, and while sends are waiting the budget is used in full.
 
@@ -26,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 
 from target_azure_eventhubs.errors import ConfigurationError, DeliveryError
@@ -46,9 +50,9 @@ class Pace:
     def describe(self) -> str:
         parts = []
         if self.events_per_second is not None:
-            parts.append(f"{self.events_per_second:g} events/s")
+            parts.append(f"{self.events_per_second:,.0f} events/s")
         if self.bytes_per_second is not None:
-            parts.append(f"{self.bytes_per_second:g} bytes/s")
+            parts.append(f"{self.bytes_per_second:,.0f} bytes/s")
         return " and ".join(parts)
 
 
@@ -83,15 +87,16 @@ def _positive(config: Mapping[str, Any], name: str) -> float | None:
     value = config.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+    # The target reads its config's numbers as Decimal.
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal) or not value > 0:
         raise ConfigurationError(f"{name} must be a number above 0, not {value!r}")
     return float(value)
 
 
 class TokenBucket:
-    """Tokens accrue at `rate` up to `capacity`; an amount can be taken once the bucket
-    holds it, or is full when the amount is larger (the bucket then goes negative).
-    Not thread-safe: `Pacer` locks around it."""
+    """Tokens accrue at `rate` up to `capacity`. An amount is taken at once, and may go
+    when the bucket, before it was taken, would have held it, or been full for an amount
+    larger than that. Not thread-safe: `Pacer` locks around it."""
 
     __slots__ = ("capacity", "rate", "tokens", "updated")
 
@@ -101,16 +106,14 @@ class TokenBucket:
         self.tokens = capacity
         self.updated = now
 
-    def wait_for(self, amount: float, now: float) -> float:
-        """Seconds until `amount` can be taken (0.0: now)."""
+    def reserve(self, amount: float, now: float) -> float:
+        """Take `amount`; the seconds from `now` until it may go (0.0: at once)."""
         if now > self.updated:
             self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
         missing = min(amount, self.capacity) - self.tokens
-        return missing / self.rate if missing > self.capacity * _SLACK else 0.0
-
-    def take(self, amount: float) -> None:
         self.tokens -= amount
+        return missing / self.rate if missing > self.capacity * _SLACK else 0.0
 
 
 class _Sized(Protocol):
@@ -140,30 +143,24 @@ class Pacer:
         self.max_events = max(1, int(self.events.capacity)) if self.events else None
         self.max_bytes = self.bytes.capacity if self.bytes else None
 
-    def try_acquire(self, events: int, size: int) -> float:
-        """Take the budget for a send of `events` events and `size` bytes if it allows the
-        send now (returns 0.0), else take nothing and return the seconds to wait."""
+    def reserve(self, events: int, size: int) -> float:
+        """Take the budget for a send of `events` events and `size` bytes; the seconds
+        until the send may go."""
         with self._lock:
             now = self._clock()
             wait = 0.0
             if self.events is not None:
-                wait = self.events.wait_for(events, now)
+                wait = self.events.reserve(events, now)
             if self.bytes is not None:
-                wait = max(wait, self.bytes.wait_for(size, now))
-            if wait > 0.0:
-                return wait
-            if self.events is not None:
-                self.events.take(events)
-            if self.bytes is not None:
-                self.bytes.take(size)
-            return 0.0
+                wait = max(wait, self.bytes.reserve(size, now))
+            return wait
 
     def acquire(self, events: int, size: int, wait: Callable[[float], bool]) -> None:
         """Return once the send may go. `wait(seconds)` waits and says whether delivery is
         stopping (the sender's stop event's `wait`): a DeliveryError then."""
-        while (seconds := self.try_acquire(events, size)) > 0.0:
-            if wait(seconds):
-                raise DeliveryError("stopped while a send waited for the throughput budget")
+        seconds = self.reserve(events, size)
+        if seconds > 0.0 and wait(seconds):
+            raise DeliveryError("stopped while a send waited for the throughput budget")
 
     def cut(self, queued: Iterable[_Out]) -> Iterator[_Out]:
         """The head of a queue, as much of it as one send may carry (one event at least)."""

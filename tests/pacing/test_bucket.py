@@ -95,28 +95,27 @@ def test_steady_demand_gets_at_least_95_percent_of_the_rate(
 def test_a_send_larger_than_the_bucket_goes_when_it_is_full_and_leaves_a_debt() -> None:
     clock = Clock()
     pacer = Pacer(Pace(events_per_second=1000), clock)  # holds 250 events
-    assert pacer.try_acquire(1000, 0) == 0.0  # full: it goes at once
-    wait = pacer.try_acquire(10, 0)
-    assert wait == pytest.approx((750 + 10) / 1000)  # the debt first, then its own
-    clock.now += wait
-    assert pacer.try_acquire(10, 0) == 0.0
+    assert pacer.reserve(1000, 0) == 0.0  # full: it goes at once
+    assert pacer.reserve(10, 0) == pytest.approx((750 + 10) / 1000)  # the debt, then its own
 
 
-def test_the_fuller_dimension_does_not_let_a_send_through() -> None:
+def test_the_fuller_dimension_holds_a_send_back() -> None:
     clock = Clock()
     pacer = Pacer(Pace(events_per_second=1_000_000, bytes_per_second=10_000), clock)
-    assert pacer.try_acquire(1, 2500) == 0.0
-    assert pacer.try_acquire(1, 100) == pytest.approx(100 / 10_000)
-    assert pacer.events is not None and pacer.events.tokens == pacer.events.capacity - 1
+    assert pacer.reserve(1, 2500) == 0.0
+    assert pacer.reserve(1, 100) == pytest.approx(100 / 10_000)
 
 
-def test_a_refused_ask_takes_nothing() -> None:
+def test_sends_go_in_the_order_they_asked() -> None:
+    # A large batch asked first; small ones after it wait behind it instead of taking the
+    # tokens as they accrue.
     clock = Clock()
     bucket = TokenBucket(rate=100, capacity=25, now=clock.now)
-    bucket.take(bucket.capacity)
-    assert bucket.wait_for(5, clock.now) == pytest.approx(0.05)
-    clock.now += 0.05
-    assert bucket.wait_for(5, clock.now) == 0.0
+    assert bucket.reserve(25, clock.now) == 0.0
+    assert bucket.reserve(20, clock.now) == pytest.approx(0.20)
+    assert bucket.reserve(1, clock.now) == pytest.approx(0.21)
+    clock.now += 0.21
+    assert bucket.reserve(1, clock.now) == pytest.approx(0.01)
 
 
 def test_a_stop_while_waiting_raises() -> None:
