@@ -70,6 +70,31 @@ TARGET_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     "target_progress": ({"progress_interval_seconds": PROGRESS_SECONDS}, False),
 }
 TARGET_CASES = tuple(TARGET_VARIANTS)
+# Content options, each measured against `target` in the same run (`--cases
+# target,identities_hashed,segment_namespaces,record_metadata`); not in the default run.
+OPTION_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
+    # the email and phone identities under custom namespaces marked for hashing, and an
+    # identity list field (absent from the rows: its cost is the lookup)
+    "identities_hashed": (
+        {
+            "identity_fields": {"profile_id": "crmId", "email": "Email", "phone": "Phone"},
+            "hashed_identity_namespaces": {"Email": "email", "Phone": "phone"},
+            "identity_list_field": "identities",
+        },
+        False,
+    ),
+    # every row's membership under the namespace its `preferred_channel` names (a handful
+    # of values), beside the stream's own
+    "segment_namespaces": (
+        {
+            "segment_namespace_field": "preferred_channel",
+            "stream_segment_namespaces": {common.STREAM: "ups"},
+        },
+        False,
+    ),
+    "record_metadata": ({"add_record_metadata": True}, False),
+}
+OPTION_COST_MAX = 0.10  # each option: records/s at least 90% of `target`'s
 RSS_PROGRESS_SECONDS = 5  # the --rss-check runs: a progress line every 5 s
 DEFAULT_OUTPUT = HERE / "results" / "target.json"
 FIGURES = {
@@ -108,8 +133,11 @@ def write_config(path: Path, connection_string: str, extra: dict[str, Any] | Non
     return path
 
 
-def expected_bodies(input_path: Path, indices: set[int] | None = None) -> dict[int, bytes]:
-    """Record index -> the event body the product's conversion makes of that record."""
+def expected_bodies(
+    input_path: Path, indices: set[int] | None = None, extra: dict[str, Any] | None = None
+) -> dict[int, bytes]:
+    """Record index -> the event body the product's conversion makes of that record (with
+    the case's `extra` settings)."""
     from target_azure_eventhubs.events import (
         ConversionSettings,
         build_event,
@@ -117,7 +145,8 @@ def expected_bodies(input_path: Path, indices: set[int] | None = None) -> dict[i
         encode_event,
     )
 
-    settings = ConversionSettings.from_config(common.CONTENT_CONFIG)
+    config = {**common.CONTENT_CONFIG, **(extra or {})}
+    settings = ConversionSettings.from_config(config).for_stream(common.STREAM)
     out: dict[int, bytes] = {}
     for index, record in enumerate(common.iter_records(input_path)):
         if indices is None or index in indices:
@@ -203,6 +232,7 @@ def verify_hub(
     per_profile: bool,
     mode: str,
     sample_per_partition: int,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """What the hub holds after a target run; `ok` is False with `problems` otherwise."""
     conn = hub.connection_string()
@@ -267,7 +297,7 @@ def verify_hub(
         problems.append(f"read back {len(seen_profiles)} distinct profiles of {records}")
     # Byte-exact bodies for up to 2000 of the events read.
     check = sorted(seen_profiles)[:: max(1, len(seen_profiles) // 2000)]
-    expected = expected_bodies(input_path, set(check))
+    expected = expected_bodies(input_path, set(check), extra)
     by_index = {crm_index(e.body): e.body for e in events}
     mismatched = [i for i in check if by_index[i] != expected.get(i)]
     if mismatched:
@@ -404,7 +434,7 @@ def run_target(
         hub_cpu = common.proc_cpu_seconds(hub.pid) - hub_cpu0
         per_profile = (extra_config or {}).get("partitioning", "per_profile") == "per_profile"
         verify = verify_hub(
-            hub, input_path, records, per_profile, verify_mode, sample_per_partition
+            hub, input_path, records, per_profile, verify_mode, sample_per_partition, extra_config
         )
     finally:
         common.stop_hub(hub)
@@ -597,6 +627,11 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
             f"<= {limit:g}",
             _within(wait, limit),
         )
+    for name in OPTION_VARIANTS:
+        if "target" in cases and name in cases:
+            ratio = cases[name]["records_per_s"] / cases["target"]["records_per_s"]
+            goal = 1 - OPTION_COST_MAX
+            add(f"{name} / target (records/s)", ratio, f">= {goal:g}", ratio >= goal)
     if "latency" in cases:
         lat = cases["latency"]
         limit = lat["max_latency_ms"] + FIGURES["latency_p99_slack_ms"]
@@ -673,7 +708,7 @@ def print_table(results: dict[str, Any]) -> None:
     )
     print(header)
     print("-" * len(header))
-    for name in ("sdk_send", *TARGET_CASES):
+    for name in ("sdk_send", *TARGET_CASES, *OPTION_VARIANTS):
         if name not in cases:
             continue
         c = cases[name]
@@ -737,7 +772,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--records", type=int, default=200_000)
     p.add_argument(
-        "--cases", default=",".join(ALL_CASES), help=f"comma list of {', '.join(ALL_CASES)}"
+        "--cases",
+        default=",".join(ALL_CASES),
+        help=f"comma list of {', '.join(ALL_CASES)} (the default), "
+        f"or the options measured against target: {', '.join(OPTION_VARIANTS)}",
     )
     p.add_argument("--latency-seconds", type=float, default=20.0)
     p.add_argument("--latency-rate", type=float, default=200.0, help="records per second")
@@ -778,7 +816,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sdk_send_worker(args.input, args.connection_string)
         return {}
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = set(cases) - set(ALL_CASES)
+    unknown = set(cases) - set(ALL_CASES) - set(OPTION_VARIANTS)
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}")
     if args.workdir:
@@ -825,8 +863,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             load_before = os.getloadavg()[0]
             if case == "sdk_send":
                 result = run_sdk_send(work, input_path, args.records)
-            elif case in TARGET_VARIANTS:
-                extra, websockets = TARGET_VARIANTS[case]
+            elif case in TARGET_VARIANTS or case in OPTION_VARIANTS:
+                extra, websockets = {**TARGET_VARIANTS, **OPTION_VARIANTS}[case]
                 result = run_target(
                     work,
                     input_path,
