@@ -238,21 +238,24 @@ class PostgresStore(ChangeStore):
             )
         self._snapshots.add(stream)
 
-    def _find_missing(self, stream: str) -> tuple[int, int]:
+    def _find_missing(self, stream: str) -> dict[str, tuple[int, int]]:
         self._db.execute("DROP TABLE IF EXISTS change_tracking_exits")
         # Autovacuum never sees temporary tables: without statistics the planner takes the
         # snapshot for a hundred rows.
         self._db.execute("ANALYZE change_tracking_seen")
         self._db.execute(_FIND_MISSING, (stream,))
         tracked = self._db.execute(
-            "SELECT coalesce(sum(membership_count), 0) FROM change_tracking_profiles "
-            "WHERE stream = %s",
+            "SELECT m, count(*) FROM change_tracking_profiles p, "
+            "jsonb_object_keys(p.memberships::jsonb) AS m "
+            "WHERE p.stream = %s AND p.membership_count > 0 GROUP BY m",
             (stream,),
-        ).fetchone()[0]
-        missing = self._db.execute(
-            "SELECT coalesce(sum(cardinality(missing)), 0) FROM change_tracking_exits"
-        ).fetchone()[0]
-        return int(tracked), int(missing)
+        ).fetchall()
+        missing = dict(
+            self._db.execute(
+                "SELECT m, count(*) FROM change_tracking_exits, unnest(missing) AS m GROUP BY m"
+            ).fetchall()
+        )
+        return {str(seg): (int(n), int(missing.get(seg, 0))) for seg, n in tracked}
 
     def _next_missing(self, after: str, batch: int) -> list[Missing]:
         rows = self._db.execute(

@@ -285,7 +285,7 @@ class SQLiteStore(ChangeStore):
         self._forget_seen(stream)
         self._db.execute(_SEEN, (stream, orjson.dumps(seen)))
 
-    def _find_missing(self, stream: str) -> tuple[int, int]:
+    def _find_missing(self, stream: str) -> dict[str, tuple[int, int]]:
         assert self._db is not None
         self._forget_seen(stream)
         self._db.execute("DROP TABLE IF EXISTS temp.change_tracking_exits")
@@ -294,14 +294,17 @@ class SQLiteStore(ChangeStore):
             "CREATE INDEX temp.change_tracking_exits_key ON change_tracking_exits (profile_key)"
         )
         tracked = self._db.execute(
-            "SELECT coalesce(sum(membership_count), 0) FROM change_tracking_profiles "
-            "WHERE stream = ?",
+            "SELECT j.key, count(*) FROM change_tracking_profiles p, json_each(p.memberships) j "
+            "WHERE p.stream = ? AND p.membership_count > 0 GROUP BY j.key",
             (stream,),
-        ).fetchone()[0]
-        missing = self._db.execute(
-            "SELECT coalesce(sum(json_array_length(missing)), 0) FROM change_tracking_exits"
-        ).fetchone()[0]
-        return int(tracked), int(missing)
+        ).fetchall()
+        missing = dict(
+            self._db.execute(
+                "SELECT j.value, count(*) FROM change_tracking_exits e, json_each(e.missing) j "
+                "GROUP BY j.value"
+            ).fetchall()
+        )
+        return {str(seg): (int(n), int(missing.get(seg, 0))) for seg, n in tracked}
 
     def _next_missing(self, after: str, batch: int) -> list[Missing]:
         assert self._db is not None

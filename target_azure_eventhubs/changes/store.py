@@ -180,8 +180,9 @@ class ChangeStore(abc.ABC):
         if seen:
             self._guard("note the snapshot", lambda: self._mark_seen(stream, seen))
 
-    def find_missing(self, stream: str) -> tuple[int, int]:
-        """(delivered memberships of the stream, those the snapshot lacks)."""
+    def find_missing(self, stream: str) -> dict[str, tuple[int, int]]:
+        """Per segment of the stream: (its delivered memberships, those the snapshot
+        lacks)."""
         return self._guard("compare the snapshot", lambda: self._find_missing(stream))
 
     def iter_missing(self, stream: str, batch: int = 1000) -> Iterator[list[Missing]]:
@@ -233,7 +234,7 @@ class ChangeStore(abc.ABC):
     def _mark_seen(self, stream: str, seen: Sequence[Seen]) -> None: ...
 
     @abc.abstractmethod
-    def _find_missing(self, stream: str) -> tuple[int, int]: ...
+    def _find_missing(self, stream: str) -> dict[str, tuple[int, int]]: ...
 
     @abc.abstractmethod
     def _next_missing(self, after: str, batch: int) -> list[Missing]: ...

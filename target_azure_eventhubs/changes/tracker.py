@@ -18,8 +18,8 @@ import datetime
 import itertools
 import logging
 import threading
-from collections import deque
-from collections.abc import Iterator, Sequence
+from collections import Counter, deque
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol
@@ -152,6 +152,9 @@ class ChangeTracker:
         # Per stream, the last profile decided and whether it was unchanged: a profile
         # whose rows a flush split in two is one profile in the counts, not two.
         self._last: dict[str, tuple[str, bool]] = {}
+        # Per stream and segment, the memberships this run's snapshot realized: consumers
+        # did not know them before it, so they do not count for the exit guard.
+        self._realized: dict[str, Counter[str]] = {}
         self._times: dict[str, str] = {}
         # Streams whose snapshot began with nothing delivered: every profile the store will
         # hold for them comes from the snapshot itself, so none can be missing from it.
@@ -210,6 +213,11 @@ class ChangeTracker:
             before[key] = decision.after
             _note_rows(decision.after, item, given)
             counts.add(decision)
+            if decision.realized and self.snapshots:
+                realized = self._realized.setdefault(stream, Counter())
+                realized.update(
+                    seg for seg, m in decision.memberships.items() if m.get("status") == "realized"
+                )
             if self._last.get(stream) == (key, True):  # its first part was unchanged
                 counts.unchanged -= 1
             self._last[stream] = (key, False)
@@ -379,13 +387,18 @@ class ChangeTracker:
             self.store.end_snapshot(stream, record=False)
             return
         self._background.settle()  # every seen row is in the store
-        tracked, missing = self.store.find_missing(stream)
-        # The guard weighs the exits against what consumers knew before this snapshot: the
-        # memberships it realized itself (committed by now, unless in a dry run) do not
-        # dilute them.
-        if self.options.record:
-            tracked -= min(tracked, self.counts_for(stream).realized)
-        self._guard(stream, tracked, missing)
+        per_segment = self.store.find_missing(stream)
+        # The guard weighs each segment's exits against what consumers knew of it before
+        # this snapshot: the memberships it realized itself (committed by now, unless in a
+        # dry run) do not dilute them.
+        realized = self._realized.pop(stream, Counter()) if self.options.record else Counter()
+        known = {
+            seg: (tracked - min(tracked, realized[seg]), missing)
+            for seg, (tracked, missing) in per_segment.items()
+        }
+        self._guard(stream, known)
+        tracked = sum(n for n, _ in known.values())
+        missing = sum(m for _, m in known.values())
         if missing:
             self.logger.info(
                 "Stream '%s': the snapshot is complete; %d of %d delivered memberships are no "
@@ -411,18 +424,25 @@ class ChangeTracker:
             yield out
         self.store.end_snapshot(stream, record=self.options.record)
 
-    def _guard(self, stream: str, tracked: int, missing: int) -> None:
+    def _guard(self, stream: str, known: Mapping[str, tuple[int, int]]) -> None:
+        """Refuse the snapshot when the stream would lose more than max_exit_fraction of
+        the memberships delivered before it. The stream as a whole, not each segment: a
+        small segment may empty for real, while a cut input shrinks every segment."""
         limit = self.options.max_exit_fraction
+        tracked = sum(n for n, _ in known.values())
+        missing = sum(m for _, m in known.values())
         if not tracked or missing / tracked <= limit:
             return
         self.store.end_snapshot(stream, record=False)
+        seg, (seg_tracked, seg_missing) = max(known.items(), key=lambda item: item[1][1])
         raise SnapshotGuardError(
             f"stream '{stream}': the snapshot would exit {missing} of its {tracked} delivered "
-            f"memberships ({missing / tracked:.0%}), more than max_exit_fraction {limit:g} "
-            "allows. Nothing was exited and the change store keeps them. If the input was cut "
-            "short (a failed tap), run again once it is complete; if the audiences really "
-            f"shrank, run once with max_exit_fraction of at least {missing / tracked:.2f} "
-            "(1 allows any)"
+            f"memberships ({missing / tracked:.0%}; the most in segment '{seg}': "
+            f"{seg_missing} of {seg_tracked}), more than max_exit_fraction {limit:g} allows. "
+            "Nothing was exited and the change store keeps them. If the input was cut short "
+            "(a failed tap), run again once it is complete; if the audiences really shrank, "
+            f"run once with max_exit_fraction of at least {missing / tracked:.2f} (1 allows "
+            "any)"
         )
 
     def present(self, stream: str, key: str) -> None:

@@ -416,8 +416,8 @@ def test_snapshot_guard_exits_nothing_and_keeps_the_store(tmp_path: Path) -> Non
         next(tracker.exits(S))
     message = str(raised.value)
     assert f"stream '{S}'" in message
-    assert "3 of its 4 delivered memberships" in message
-    assert "max_exit_fraction" in message and "0.75" in message
+    assert "3 of its 4 delivered memberships (75%; the most in segment 'A': 1 of 2)" in message
+    assert "max_exit_fraction 0.5 allows" in message and "at least 0.75" in message
     assert view.rows() == stored
     tracker.close()
 
@@ -488,7 +488,7 @@ def test_store_compares_a_snapshot(store: StoreView) -> None:
     )
     db.mark_seen(S, [("p1", ["A"]), ("p3", ["C"])])
     db.mark_seen(S, [("p4", []), ("p6", ["X"]), ("p3", ["E"])])
-    assert db.find_missing(S) == (5, 3)
+    assert db.find_missing(S) == {"A": (2, 1), "B": (1, 1), "C": (1, 0), "D": (1, 1)}
     pages = list(db.iter_missing(S, batch=2))
     assert pages == [
         [
@@ -502,12 +502,12 @@ def test_store_compares_a_snapshot(store: StoreView) -> None:
     assert set(store.rows()) == {"p1", "p2", "p3", "p4", "p5"}
     assert set(store.rows("other")) == {"p2"}
     # The seen memberships are gone with the snapshot: now everything is missing.
-    assert db.find_missing(S) == (5, 5)
+    assert db.find_missing(S) == {"A": (2, 2), "B": (1, 1), "C": (1, 1), "D": (1, 1)}
     db.end_snapshot(S, record=False)
     # The other stream's seen rows outlive the end of this one's snapshot.
-    assert db.find_missing("other") == (1, 0)
+    assert db.find_missing("other") == {"A": (1, 0)}
     db.end_snapshot("other", record=True)
-    assert db.find_missing("other") == (1, 1)
+    assert db.find_missing("other") == {"A": (1, 1)}
     db.end_snapshot("other", record=False)
     db.close()
 
@@ -628,6 +628,7 @@ def test_the_package_says_which_systems_it_runs_on() -> None:
     assert systems == {"Operating System :: POSIX :: Linux", "Operating System :: MacOS"}
     assert "Windows is not supported" in (root / "README.md").read_text()
 
+
 def test_default_store_is_created_under_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -689,7 +690,31 @@ def test_memberships_realized_by_the_snapshot_do_not_dilute_the_guard(tmp_path: 
     tracker.commit_through(1)  # the new profiles' events were accepted
     with pytest.raises(SnapshotGuardError) as raised:
         next(tracker.exits(S))
-    assert "2 of its 2 delivered memberships" in str(raised.value)
+    assert "exit 2 of its 2 delivered memberships" in str(raised.value)
+    tracker.close()
+
+
+def test_the_default_guard_refuses_an_input_cut_to_a_quarter_of_its_profiles(
+    tmp_path: Path,
+) -> None:
+    view = sqlite_view(tmp_path)
+    audience = {f"p{i:03d}": {seg: T0 for seg in "ABC"[: 1 + i % 3]} for i in range(100)}
+    seed_store(view, audience)
+    stored = view.rows()
+    tracker = ChangeTracker(open_store(view.url), Options(snapshot_end="end_of_input"))
+    kept = list(audience)[:26]
+    items = [(key, profile({seg: {} for seg in audience[key]})) for key in kept]
+    assert tracker.decide(S, items) == [None] * 26
+    with pytest.raises(SnapshotGuardError) as raised:
+        next(tracker.exits(S))
+    message = str(raised.value)
+    # A would lose 74 of 100, B 49 of 66, C 25 of 33: how many of how many, where the
+    # most, and the setting that would allow it.
+    assert "exit 148 of its 199 delivered memberships (74%; " in message
+    assert "the most in segment 'A': 74 of 100)" in message
+    assert "max_exit_fraction of at least 0.74" in message
+    assert "more than max_exit_fraction 0.5 allows" in message
+    assert view.rows() == stored
     tracker.close()
 
 
