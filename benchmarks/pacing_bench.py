@@ -1,6 +1,6 @@
 """Pacing to a throughput budget, end to end, against the local hub.
 
-    python benchmarks/pacing_bench.py                          # both cases
+    python benchmarks/pacing_bench.py                          # every case
     python benchmarks/pacing_bench.py --cases paced --records 1000000 --units 10
     python benchmarks/pacing_bench.py --cases fast_path --fast-records 200000
 
@@ -13,6 +13,8 @@ input of `common.write_input`):
              the server-busy answers (the goal: none) and the sustained rate, the events
              carried by every accepted transfer after the first over the time from the
              first to the last (the goal: at least 95% of the limit).
+- unpaced    the same throttle, the target without the settings: the server-busy answers
+             and the rate it gets, backing off 4 s at each.
 - fast_path  no throttle: the target without the settings (`target`), then with a budget
              far above what it reaches (`target_unbound`: the pacer is in the path and never
              holds a batch), `--repeat` rounds alternating, each by its median run. Its
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import statistics
 import sys
 import tempfile
@@ -39,7 +42,7 @@ sys.path.insert(0, str(HERE))
 import common  # noqa: E402
 import orjson  # noqa: E402
 
-ALL_CASES = ("paced", "fast_path")
+ALL_CASES = ("paced", "unpaced", "fast_path")
 DEFAULT_OUTPUT = HERE / "results" / "pacing.json"
 UNBOUND = {"max_events_per_second": 100_000_000, "max_bytes_per_second": 100_000_000_000}
 
@@ -57,6 +60,7 @@ def run_target(
     """One target run against a fresh hub, throttled to `units` unless 0."""
     from eventhubs_localhub import LocalHub
 
+    logging.getLogger("eventhubs_localhub").setLevel(logging.ERROR)  # each refusal: a warning
     with LocalHub(hubs={common.HUB: common.PARTITIONS}) as hub:
         if units:
             hub.faults.throttle(units * 1000, bytes_per_second=units * 1_000_000)
@@ -103,10 +107,12 @@ def run_target(
     return result
 
 
-def run_paced(work: Path, records: int, units: float) -> dict[str, Any]:
+def run_paced(work: Path, records: int, units: float, paced: bool = True) -> dict[str, Any]:
     input_path = work / f"input-{records}.singer"
-    common.write_input(input_path, records)
-    result = run_target(work, input_path, records, "paced", {"throughput_units": units}, units)
+    if not input_path.exists():
+        common.write_input(input_path, records)
+    name, extra = ("paced", {"throughput_units": units}) if paced else ("unpaced", {})
+    result = run_target(work, input_path, records, name, extra, units)
     limit = units * 1000
     result["limit_events_per_s"] = limit
     result["limit_bytes_per_s"] = units * 1_000_000
@@ -137,9 +143,11 @@ def run_fast_path(work: Path, records: int, repeat: int) -> dict[str, Any]:
 
 def print_table(results: dict[str, Any]) -> None:
     rows = []
-    if paced := results["cases"].get("paced"):
+    for name in ("paced", "unpaced"):
+        if not (paced := results["cases"].get(name)):
+            continue
         rows.append(
-            f"paced       N={paced['records']:,}  limit {paced['limit_events_per_s']:,.0f} "
+            f"{name:<11} N={paced['records']:,}  limit {paced['limit_events_per_s']:,.0f} "
             f"events/s: sustained {paced.get('sustained_events_per_s', 0):,.0f} events/s "
             f"({paced['of_limit']:.1%} of the limit; goal >= 95%), "
             f"{paced.get('sustained_bytes_per_s', 0) / 1e6:.2f} MB/s, server-busy "
@@ -184,6 +192,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results: dict[str, Any] = {"started": time.time(), "cases": {}}
         if "paced" in cases:
             results["cases"]["paced"] = run_paced(work, args.records, args.units)
+        if "unpaced" in cases:
+            results["cases"]["unpaced"] = run_paced(work, args.records, args.units, paced=False)
         if "fast_path" in cases:
             results["cases"]["fast_path"] = run_fast_path(work, args.fast_records, args.repeat)
     args.output.parent.mkdir(parents=True, exist_ok=True)
