@@ -16,6 +16,7 @@ from target_azure_eventhubs.config_checks import APPEND_ONLY, check_config
 from target_azure_eventhubs.content_settings import NAMESPACE_SETTINGS
 from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
 from target_azure_eventhubs.delivery.policy import DeliveryOptions, options_from_config
+from target_azure_eventhubs.entra_settings import ENTRA_SETTINGS
 from target_azure_eventhubs.errors import ConfigurationError, InputError
 from target_azure_eventhubs.events import (
     DEFAULT_ATTRIBUTE_FIELDS,
@@ -64,6 +65,7 @@ CONNECTION_SETTINGS = th.PropertiesList(
     th.Property(
         "client_secret", th.StringType(), secret=True, description="Entra ID client secret."
     ),
+    *ENTRA_SETTINGS,
     th.Property(
         "transport_type",
         th.StringType(allowed_values=["amqp", "amqp_websockets"]),

@@ -15,6 +15,7 @@ from typing import Any
 from azure.core.credentials import AzureNamedKeyCredential, TokenCredential
 from azure.eventhub import EventHubProducerClient, TransportType
 
+from target_azure_eventhubs.delivery import entra
 from target_azure_eventhubs.delivery.proxy import ProxySpec, environment_variable, resolve_proxy
 from target_azure_eventhubs.errors import ConfigurationError
 
@@ -22,13 +23,14 @@ SERVICEBUS_SUFFIX = ".servicebus.windows.net"
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
-def namespace_host(namespace: str) -> str:
-    """`contoso` -> `contoso.servicebus.windows.net`; a full host name is kept as given."""
+def namespace_host(namespace: str, suffix: str = SERVICEBUS_SUFFIX) -> str:
+    """`contoso` -> `contoso.servicebus.windows.net` (or the `suffix` of another cloud); a
+    full host name is kept as given."""
     value = namespace.strip()
     value = re.sub(r"^(sb|amqps?|https?)://", "", value).rstrip("/")
     if "." in value or ":" in value or is_loopback(value):
         return value
-    return value + SERVICEBUS_SUFFIX
+    return value + suffix
 
 
 def is_loopback(host: str) -> bool:
@@ -84,6 +86,8 @@ class ConnectionSpec:
     proxy: ProxySpec | None = None
     #: A proxy variable of the environment that the `amqp` transport does not use.
     ignored_proxy_variable: str | None = None
+    #: Which Entra ID credential, secret-free (`entra.describe`).
+    credential_label: str | None = None
 
     def describe(self, eventhub: str | None = None) -> str:
         """A one-line, secret-free description for logs and error messages."""
@@ -95,7 +99,8 @@ class ConnectionSpec:
                 if self.sas_key_name
                 else "connection string"
             ),
-            "entra_id": "Microsoft Entra ID",
+            "entra_id": "Microsoft Entra ID"
+            + (f" ({self.credential_label})" if self.credential_label else ""),
         }[self.method]
         text = f"event hub '{hub}' in namespace '{self.host}' with {how}"
         if self.transport == "amqp_websockets":
@@ -197,22 +202,7 @@ def _client_kwargs(
 def _entra_credential(config: Mapping[str, Any]) -> TokenCredential:
     if credential := config.get("_credential"):  # an object, given programmatically
         return credential
-    sp_fields = ("tenant_id", "client_id", "client_secret")
-    given = [name for name in sp_fields if config.get(name)]
-    if given and len(given) != len(sp_fields):
-        missing = ", ".join(name for name in sp_fields if name not in given)
-        raise ConfigurationError(
-            f"a service principal needs tenant_id, client_id and client_secret; missing: {missing}"
-        )
-    if given:
-        from azure.identity import ClientSecretCredential  # noqa: PLC0415
-
-        return ClientSecretCredential(
-            config["tenant_id"], config["client_id"], config["client_secret"]
-        )
-    from azure.identity import DefaultAzureCredential  # noqa: PLC0415
-
-    return DefaultAzureCredential()
+    return entra.entra_credential(config)
 
 
 def _from_connection_string(config: Mapping[str, Any]) -> ConnectionSpec:
@@ -268,7 +258,7 @@ def connection_from_config(config: Mapping[str, Any]) -> ConnectionSpec:
     if ways["connection_string"]:
         spec = _from_connection_string(config)
     else:
-        spec = _from_namespace(config, entra=ways["use_entra_id"])
+        spec = _from_namespace(config, use_entra=ways["use_entra_id"])
     if not spec.default_eventhub and not config.get("stream_eventhubs"):
         raise ConfigurationError(
             "no event hub named: set eventhub_name (or EntityPath in the connection string)"
@@ -276,21 +266,22 @@ def connection_from_config(config: Mapping[str, Any]) -> ConnectionSpec:
     return spec
 
 
-def _from_namespace(config: Mapping[str, Any], *, entra: bool) -> ConnectionSpec:
+def _from_namespace(config: Mapping[str, Any], *, use_entra: bool) -> ConnectionSpec:
     if not config.get("namespace"):
         raise ConfigurationError(
             "namespace is required with "
-            + ("use_entra_id" if entra else "sas_key_name and sas_key")
+            + ("use_entra_id" if use_entra else "sas_key_name and sas_key")
             + " (a name like 'contoso' or a host like 'contoso.servicebus.windows.net')"
         )
-    host = namespace_host(str(config["namespace"]))
+    host = namespace_host(str(config["namespace"]), entra.namespace_suffix(config))
     transport = _transport_fields(config, host, tls=True)
-    if entra:
+    if use_entra:
         return ConnectionSpec(
             method="entra_id",
             host=host,
             default_eventhub=config.get("eventhub_name"),
             credential=_entra_credential(config),
+            credential_label=None if config.get("_credential") else entra.describe(config),
             **transport,
         )
     missing = [k for k in ("sas_key_name", "sas_key") if not config.get(k)]

@@ -1,5 +1,8 @@
 """Authorization: SAS policies, SAS token validation and accepted bearer tokens.
 
+Bearer (``jwt``) tokens are either fixed strings given to the hub, or checked by a
+``bearer_validator`` (the Entra mode's JWT verifier), which returns the rights and expiry.
+
 A token grants rights on an entity path (``<hub>`` or ``<hub>/consumergroups/<cg>``); a link
 is authorized when a live token covers its entity path (path prefix, case-insensitive) and
 carries the right it needs (Send for producers, Listen for consumers; Manage implies both).
@@ -12,6 +15,7 @@ import base64
 import hashlib
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote_plus, urlparse
 
@@ -100,6 +104,10 @@ def sas_signature(key: str, uri: str, expiry: str) -> str:
     return base64.b64encode(hmac.new(key.encode(), to_sign, hashlib.sha256).digest()).decode()
 
 
+#: Checks a bearer token: (rights, expiry in time.time() seconds), or raises AuthError.
+BearerValidator = Callable[[str], tuple[frozenset[str], float]]
+
+
 class Authorizer:
     """Validates CBS tokens against the configured policies and bearer tokens."""
 
@@ -107,7 +115,9 @@ class Authorizer:
         self,
         policies: list[Policy],
         accepted_bearer_tokens: dict[str, set[str] | frozenset[str]] | None = None,
+        bearer_validator: BearerValidator | None = None,
     ) -> None:
+        self.bearer_validator = bearer_validator
         self.policies = {p.name: p for p in policies}
         self.bearer_tokens = {
             token: normalize_rights(rights)
@@ -125,6 +135,9 @@ class Authorizer:
 
     def _validate_bearer(self, token: str, audience: str) -> Grant:
         rights = self.bearer_tokens.get(token)
+        if rights is None and self.bearer_validator is not None:
+            rights, expires_at = self.bearer_validator(token)
+            return Grant(audience_path(audience), rights, expires_at)
         if rights is None:
             raise AuthError("bearer token not accepted by this hub")
         # Bearer tokens are opaque here; treat them as valid for one hour from now.

@@ -11,61 +11,21 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .addresses import WS_PATH
 from .auth import DEFAULT_KEY, DEFAULT_KEY_NAME, Authorizer, Policy
 from .faults import Faults
-from .frames import decode_message
 from .server import HubServer
 from .storage import Storage
+from .stored import StoredEvent, _decode_event
+
+if TYPE_CHECKING:
+    from .entra import AuthorityServer, EntraAuthority
 
 DEFAULT_HUBS = {"profiles": 4}
-
-
-@dataclass(frozen=True)
-class StoredEvent:
-    """One stored event, decoded for inspection by tests."""
-
-    partition_id: str
-    body: bytes
-    properties: dict[str, Any]
-    message_id: Any
-    content_type: str | None
-    partition_key: str | None
-    sequence_number: int
-    offset: int
-    enqueued_time: int  # ms since the epoch
-    raw: bytes
-
-
-def _as_text(value: Any) -> Any:
-    return value.decode("utf-8") if isinstance(value, bytes) else value
-
-
-def _decode_event(  # noqa: PLR0917 - one call site, positional is clearest
-    partition_id: str, raw: bytes, key: str | None, seq: int, offset: int, t: int
-) -> StoredEvent:
-    message = decode_message(raw)
-    props = message.get("properties") or []
-    app = message.get("application_properties") or {}
-    data = message.get("data")
-    body = b"".join(data) if data else b""
-    return StoredEvent(
-        partition_id=partition_id,
-        body=body,
-        properties={str(_as_text(k)): v for k, v in app.items()},
-        message_id=_as_text(props[0]) if props else None,
-        content_type=_as_text(props[6]) if len(props) > 6 else None,
-        partition_key=key,
-        sequence_number=seq,
-        offset=offset,
-        enqueued_time=t,
-        raw=raw,
-    )
 
 
 def parse_hub_spec(spec: str) -> tuple[str, int]:
@@ -150,7 +110,14 @@ class LocalHub(WebSocketAddresses):
         faults: Faults | None = None,
         max_frame_size: int = 4 * 1024 * 1024,
         ws_port: int | None = None,
+        entra: EntraAuthority | None = None,
+        entra_port: int = 0,
     ) -> None:
+        # Entra mode: `entra` is served over HTTPS on `entra_port` and checks CBS jwt tokens;
+        # without tls_cert, its generated certificate serves the TLS and wss listeners too.
+        self.entra = entra
+        self.entra_port = entra_port
+        self.entra_server: AuthorityServer | None = None
         self.max_frame_size = max_frame_size
         self.requested_ws_port = ws_port  # None: no WebSocket listener; 0: a free port
         self.ws_port: int | None = None
@@ -181,6 +148,8 @@ class LocalHub(WebSocketAddresses):
         """Start listening (on a background thread); returns self once ready."""
         if self._thread is not None:
             return self
+        if self.entra is not None and self.entra_server is None:
+            self._start_entra()
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -212,9 +181,26 @@ class LocalHub(WebSocketAddresses):
             raise failure[0]
         return self
 
+    def _start_entra(self) -> None:
+        from .entra import AuthorityServer  # noqa: PLC0415  (needs the optional libraries)
+
+        assert self.entra is not None
+        self.entra_server = AuthorityServer(self.entra, self.host, self.entra_port).start()
+        if not (self.tls_cert and self.tls_key):
+            tls = self.entra_server.tls
+            assert tls is not None
+            self.tls_cert, self.tls_key, self.ws_tls = str(tls.cert), str(tls.key), True
+
+    @property
+    def entra_ca_path(self) -> str:
+        """The CA that signed the authority's (and, by default, the hub's) certificate."""
+        assert self.entra_server is not None, "not started in Entra mode"
+        return str(self.entra_server.ca_path)
+
     async def _start_async(self) -> None:
         self._storage = Storage(self.hubs, self.data_dir)
-        authorizer = Authorizer(self.policies, self.accepted_bearer_tokens)  # type: ignore[arg-type]
+        validator = self.entra.verifier().cbs_rights if self.entra is not None else None
+        authorizer = Authorizer(self.policies, self.accepted_bearer_tokens, validator)  # type: ignore[arg-type]
         self._server = HubServer(
             self._storage,
             authorizer,
@@ -242,6 +228,9 @@ class LocalHub(WebSocketAddresses):
             await self._server.close()
 
     def stop(self) -> None:
+        if self.entra_server is not None:
+            self.entra_server.stop()
+            self.entra_server = None
         if self._thread is None or self._loop is None:
             return
         self._loop.call_soon_threadsafe(self._loop.stop)
