@@ -10,6 +10,7 @@ private or sovereign authority would still send a request to the public cloud fi
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -118,6 +119,9 @@ def entra_credential(config: Mapping[str, Any]) -> TokenCredential:
     from azure import identity  # noqa: PLC0415  (imported only with Entra ID)
 
     kind = credential_kind(config)
+    # A refused credential is reported once, by the target, naming the credential and the
+    # hub; azure-identity would log the same refusal at WARNING for each attempt before it.
+    logging.getLogger("azure.identity").setLevel(logging.ERROR)
     common: dict[str, Any] = {}
     if verify := config.get("connection_verify"):
         # The same CA bundle verifies the authority: a private authority or a TLS-inspecting

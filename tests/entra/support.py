@@ -11,6 +11,7 @@ import io
 import json
 import os
 import signal
+import socketserver
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -201,3 +202,33 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.upper().startswith(PREFIXES) or name.upper() in PROXY_VARIABLES:
             monkeypatch.delenv(name, raising=False)
+
+
+class RefusingProxy:
+    """An HTTP proxy that refuses every request (403) and remembers each request line: what
+    would have left this machine through `HTTPS_PROXY`."""
+
+    def __init__(self) -> None:
+        self.requests: list[str] = []
+        self._server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def _handler(self) -> type[socketserver.StreamRequestHandler]:
+        seen = self.requests
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                line = self.rfile.readline().decode("latin-1").strip()
+                seen.append(line.rsplit(" ", 1)[0])  # without the HTTP version
+                self.wfile.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+
+        return Handler
+
+    def __enter__(self) -> RefusingProxy:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
