@@ -184,15 +184,23 @@ def log_summary(
     for stream, counts in sorted(tracker.counts.items()):
         logger.info(
             "Changes in stream '%s': %d events (memberships: %d realized, %d existing, "
-            "%d exited), %d profiles unchanged%s",
+            "%d exited), %d profiles unchanged%s%s",
             stream,
             counts.events,
             counts.realized,
             counts.existing,
             counts.exited,
             counts.unchanged,
+            only_exits(counts.only_exits),
             baseline,
         )
+
+
+def only_exits(profiles: int) -> str:
+    """The profiles a run had nothing to tell of, when there are any."""
+    if not profiles:
+        return ""
+    return f", {profiles} profiles not sent (their input only exits memberships never delivered)"
 
 
 def log_dry_run(
@@ -206,17 +214,18 @@ def log_dry_run(
     streams = sorted(set(run.per_stream) | set(delivery.per_stream) | set(invalid))
     for stream in streams:
         would = delivery.per_stream.get(stream, Counter())
-        unchanged = tracker.counts_for(stream).unchanged if tracker is not None else 0
+        counts = tracker.counts_for(stream) if tracker is not None else Counts()
         logger.info(
             "Dry run, stream '%s': %d records read, %d events would be sent (memberships: "
-            "%d realized, %d existing, %d exited), %d profiles unchanged, %d invalid records",
+            "%d realized, %d existing, %d exited), %d profiles unchanged%s, %d invalid records",
             stream,
             run.per_stream.get(stream, 0),
             would["events"],
             would["realized"],
             would["existing"],
             would["exited"],
-            unchanged,
+            counts.unchanged,
+            only_exits(counts.only_exits),
             invalid.get(stream, 0),
         )
     for index, body in enumerate(delivery.samples, start=1):

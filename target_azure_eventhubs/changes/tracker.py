@@ -92,6 +92,8 @@ class Counts:
     existing: int = 0
     exited: int = 0
     unchanged: int = 0
+    # Profiles never delivered whose input only exits memberships: nothing to tell.
+    only_exits: int = 0
 
     def add(self, decision: Decision) -> None:
         self.events += 1
@@ -204,6 +206,10 @@ class ChangeTracker:
             if noted:
                 seen.append((key, None if given.holds_all(prior) else given.present))
             decision = diff_profile(prior, given, now, carry=carry)
+            if decision is None and prior is None:
+                counts.only_exits += 1
+                results.append(None)
+                continue
             if decision is None:
                 self._count_unchanged(stream, key, counts)
                 results.append(None)
@@ -212,15 +218,7 @@ class ChangeTracker:
                 continue
             before[key] = decision.after
             _note_rows(decision.after, item, given)
-            counts.add(decision)
-            if decision.realized and self.snapshots:
-                realized = self._realized.setdefault(stream, Counter())
-                realized.update(
-                    seg for seg, m in decision.memberships.items() if m.get("status") == "realized"
-                )
-            if self._last.get(stream) == (key, True):  # its first part was unchanged
-                counts.unchanged -= 1
-            self._last[stream] = (key, False)
+            self._count_change(stream, key, decision, counts)
             change = Change(stream, key, decision.after, next(self._versions))
             pending.append(change)
             results.append((decision, change))
@@ -229,6 +227,17 @@ class ChangeTracker:
         if self.options.record:
             self._background.note_rows(stream, renewed)
         return self._recorded(results)
+
+    def _count_change(self, stream: str, key: str, decision: Decision, counts: Counts) -> None:
+        counts.add(decision)
+        if decision.realized and self.snapshots:
+            realized = self._realized.setdefault(stream, Counter())
+            realized.update(
+                seg for seg, m in decision.memberships.items() if m.get("status") == "realized"
+            )
+        if self._last.get(stream) == (key, True):  # its first part was unchanged
+            counts.unchanged -= 1
+        self._last[stream] = (key, False)
 
     def _count_unchanged(self, stream: str, key: str, counts: Counts) -> None:
         """A profile's rows continued from the previous batch are the same profile."""
