@@ -13,7 +13,7 @@ import os
 import signal
 import socketserver
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,59 +88,75 @@ class EntraHub:
         }
 
     def environment(self, **variables: str) -> dict[str, str]:
-        """The process environment without any of the machine's Azure or proxy variables."""
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.upper().startswith(PREFIXES) and k.upper() not in PROXY_VARIABLES
-        }
-        return {**env, **variables}
+        return environment(**variables)
 
     def read_back(self, hub_name: str, timeout: float = 30.0) -> list[EventData]:
         """Every event of `hub_name`, read by the official consumer with an Entra token of
         the reader principal (Data Receiver)."""
-        credential = ClientSecretCredential(
-            self.entra.tenant_id,
-            READER_APP,
-            READER_SECRET,
-            authority=self.entra.authority_host,
-            disable_instance_discovery=True,
-            connection_verify=self.ca,
-        )
-        client = EventHubConsumerClient(
-            "localhost",
-            hub_name,
-            "$Default",
-            credential,
-            custom_endpoint_address=self.amqp_endpoint,
-            connection_verify=self.ca,
-            transport_type=TransportType.Amqp,
-        )
         # How many to wait for, from the hub's own count: the consumer's management calls
         # cost half a second each.
         total = self.hub.event_count(hub_name)
-        with client:
-            got: list[EventData] = []
-            done = threading.Event()
+        return read_events(
+            self.entra.authority_host,
+            self.entra.tenant_id,
+            self.ca,
+            self.amqp_endpoint,
+            hub_name,
+            total,
+            timeout,
+        )
 
-            def on_batch(_context: Any, events: list[EventData]) -> None:
-                got.extend(events)
-                if len(got) >= total:
-                    done.set()
 
-            if total:
-                worker = threading.Thread(
-                    target=client.receive_batch,
-                    kwargs={
-                        "on_event_batch": on_batch,
-                        "starting_position": "-1",
-                        "max_wait_time": 0.5,
-                    },
-                    daemon=True,
-                )
-                worker.start()
-                assert done.wait(timeout), f"read {len(got)} of {total} events of {hub_name}"
-        return got
+def read_events(
+    authority_host: str,
+    tenant_id: str,
+    ca: str,
+    endpoint: str,
+    hub_name: str,
+    total: int,
+    timeout: float = 30.0,
+) -> list[EventData]:
+    """`total` events of `hub_name`, read from the start by `EventHubConsumerClient` with
+    the reader principal's token from the authority."""
+    credential = ClientSecretCredential(
+        tenant_id,
+        READER_APP,
+        READER_SECRET,
+        authority=authority_host,
+        disable_instance_discovery=True,
+        connection_verify=ca,
+    )
+    client = EventHubConsumerClient(
+        "localhost",
+        hub_name,
+        "$Default",
+        credential,
+        custom_endpoint_address=endpoint,
+        connection_verify=ca,
+        transport_type=TransportType.Amqp,
+    )
+    got: list[EventData] = []
+    done = threading.Event()
+
+    def on_batch(_context: Any, events: list[EventData]) -> None:
+        got.extend(events)
+        if len(got) >= total:
+            done.set()
+
+    with client:
+        if total:
+            worker = threading.Thread(
+                target=client.receive_batch,
+                kwargs={
+                    "on_event_batch": on_batch,
+                    "starting_position": "-1",
+                    "max_wait_time": 0.5,
+                },
+                daemon=True,
+            )
+            worker.start()
+            assert done.wait(timeout), f"read {len(got)} of {total} events of {hub_name}"
+    return got
 
 
 def segments(events: list[EventData]) -> list[str]:
@@ -164,11 +180,13 @@ def expected_segments(tag: str, count: int = 3) -> list[str]:
     return sorted(f"{tag}-s{i}" for i in range(count))
 
 
-def run_in_process(config: Mapping[str, Any], text: str) -> int:
-    """The target in this process (reads the environment as the test set it)."""
+def run_in_process(config: Mapping[str, Any], text: str | Iterable[str]) -> int:
+    """The target in this process (reads the environment as the test set it), on `text`
+    or on lines as an iterable yields them."""
     handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    source: Any = io.StringIO(text) if isinstance(text, str) else text
     try:
-        return TargetAzureEventHubs(config=dict(config)).run(io.StringIO(text))
+        return TargetAzureEventHubs(config=dict(config)).run(source)
     finally:  # the target installs its own handlers; give pytest its own back
         for sig, handler in handlers.items():
             signal.signal(sig, handler)
@@ -196,6 +214,16 @@ def start_entra_hub(directory: Path) -> Iterator[EntraHub]:
     )
     with LocalHub(hubs=HUBS, entra=entra, ws_port=0) as hub:
         yield EntraHub(hub, entra, cert_path)
+
+
+def environment(**variables: str) -> dict[str, str]:
+    """The process environment without any of the machine's Azure or proxy variables."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(PREFIXES) and k.upper() not in PROXY_VARIABLES
+    }
+    return {**env, **variables}
 
 
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """Command line: ``python -m eventhubs_localhub --port 5672 --hub profiles:4``.
 
 Prints the connection string, then ``TLS <host:port>`` and ``WS <url>`` for the TLS and
-WebSocket listeners, ``CONTROL <port>`` when a control port is open, then ``READY``.
+WebSocket listeners, ``CONTROL <port>`` when a control port is open, the ``ENTRA ...`` lines
+of the Entra mode (``--entra``, see ``entra.cli``), then ``READY``.
 SIGTERM/SIGINT stop it cleanly.
 
 AMQP over WebSockets (``--ws-port``, needs the ``websockets`` package): the path
@@ -24,6 +25,7 @@ import asyncio
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 from .addresses import WS_PATH
 from .auth import DEFAULT_KEY, DEFAULT_KEY_NAME, Authorizer, Policy
@@ -31,6 +33,9 @@ from .faults import SERVER_BUSY, Faults
 from .hub import connection_string, parse_hub_spec, tls_context
 from .server import HubServer
 from .storage import Storage
+
+if TYPE_CHECKING:
+    from .entra.cli import EntraMode
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +74,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fault-refuse-tokens", action="store_true")
     p.add_argument("--fault-token-lifetime", type=float, metavar="S")
     p.add_argument("--log-level", default="INFO")
+    if _entra_available():
+        from .entra.cli import add_arguments  # noqa: PLC0415  (needs the optional libraries)
+
+        add_arguments(p)
     return p
+
+
+def _entra_available() -> bool:
+    try:
+        import cryptography  # noqa: F401, PLC0415
+        import jwt  # noqa: F401, PLC0415
+    except ImportError:
+        return False
+    return True
+
+
+def _start_entra(args: argparse.Namespace) -> EntraMode | None:
+    if not getattr(args, "entra", False):
+        return None
+    from .entra.cli import start  # noqa: PLC0415  (needs the optional libraries)
+
+    entra = start(args, args.host)
+    if not (args.tls_cert and args.tls_key):  # the authority's certificate serves TLS too
+        args.tls_cert, args.tls_key = str(entra.tls.cert), str(entra.tls.key)
+    return entra
 
 
 def apply_control(command: str, faults: Faults, storage: Storage) -> str:
@@ -119,9 +148,10 @@ async def serve(args: argparse.Namespace) -> None:
     faults.refuse_tokens(args.fault_refuse_tokens)
     faults.token_lifetime(args.fault_token_lifetime)
     storage = Storage(hubs, args.data_dir)
+    entra = _start_entra(args)
     server = HubServer(
         storage,
-        Authorizer(policies),
+        Authorizer(policies, bearer_validator=entra.validator if entra else None),
         faults,
         args.max_message_size,
         max_frame_size=args.max_frame_size,
@@ -152,6 +182,8 @@ async def serve(args: argparse.Namespace) -> None:
 
         control_server = await asyncio.start_server(control, "127.0.0.1", args.control_port)
         print(f"CONTROL {control_server.sockets[0].getsockname()[1]}", flush=True)
+    for line in entra.lines if entra else []:
+        print(line, flush=True)
     print("READY", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -160,6 +192,8 @@ async def serve(args: argparse.Namespace) -> None:
     await stop.wait()
     logging.getLogger("eventhubs_localhub").info("shutting down")
     await server.close()
+    if entra is not None:
+        entra.server.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

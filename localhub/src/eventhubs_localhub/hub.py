@@ -346,6 +346,7 @@ class LocalHubProcess(WebSocketAddresses):
         self.startup_timeout = startup_timeout
         self.process: subprocess.Popen[str] | None = None
         self.connection_string_base = ""
+        self.startup_lines: list[str] = []  # what it printed before READY (e.g. ENTRA ...)
 
     @property
     def pid(self) -> int:
@@ -369,6 +370,7 @@ class LocalHubProcess(WebSocketAddresses):
         return cmd + self.extra_args
 
     def start(self) -> LocalHubProcess:
+        self.startup_lines = []
         self.process = subprocess.Popen(
             self.command(), stdout=subprocess.PIPE, text=True, bufsize=1
         )
@@ -379,6 +381,7 @@ class LocalHubProcess(WebSocketAddresses):
             if not line:
                 raise RuntimeError(f"local hub exited early with code {self.process.wait()}")
             line = line.strip()
+            self.startup_lines.append(line)
             if line.startswith("Endpoint="):
                 self.connection_string_base = line
                 self.port = int(line.split(";")[0].rsplit(":", 1)[1])
