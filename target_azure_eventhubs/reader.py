@@ -19,11 +19,16 @@ from collections.abc import Callable, Iterator
 
 import msgspec
 from singer_sdk.contrib.msgspec import MsgSpecReader, dec_hook
-from singer_sdk.exceptions import InvalidJSONSchema
+from singer_sdk.exceptions import (
+    InvalidJSONSchema,
+    MissingKeyPropertiesError,
+    RecordsWithoutSchemaException,
+)
 
 from target_azure_eventhubs.errors import InputError
 
-_decoder = msgspec.json.Decoder(dec_hook=dec_hook)
+# Decodes every input line, and the records of BATCH files alike (see `batches`).
+decoder = msgspec.json.Decoder(dec_hook=dec_hook)
 
 
 class _StateLine(msgspec.Struct):
@@ -49,6 +54,14 @@ class InvalidLine(Exception):
         self.raw = raw
 
 
+class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
+    """A RECORD or BATCH arrived before its stream's SCHEMA (a broken tap)."""
+
+
+class MissingKeyProperties(InputError, MissingKeyPropertiesError):
+    """A record lacks a key property its SCHEMA declared (a broken tap)."""
+
+
 class TickingReader(MsgSpecReader):
     """A `MsgSpecReader` that numbers lines and calls `on_tick` while input is idle."""
 
@@ -66,14 +79,14 @@ class TickingReader(MsgSpecReader):
 
     def deserialize_json(self, line: str | bytes) -> dict:
         try:
-            message = _decoder.decode(line)
+            message = decoder.decode(line)
         except msgspec.DecodeError as exc:
-            reason = _not_utf8(line) or f"not valid JSON ({exc})"
+            reason = not_utf8(line) or f"not valid JSON ({exc})"
             raise InvalidLine(self.line_number, reason, line) from None
         except RecursionError:
             raise InvalidLine(self.line_number, "JSON nested too deeply", line) from None
         except UnicodeDecodeError:
-            reason = _not_utf8(line) or "not valid UTF-8"
+            reason = not_utf8(line) or "not valid UTF-8"
             raise InvalidLine(self.line_number, reason, line) from None
         if not isinstance(message, dict):
             raise InvalidLine(self.line_number, "not a JSON object", line)
@@ -117,13 +130,6 @@ class TickingReader(MsgSpecReader):
                 stats[message_type] += 1
                 continue
             callback = callbacks.get(message_type)
-            if message_type == "BATCH":  # singer-sdk's batch files: not taken in yet
-                stream = message.get("stream")
-                raise InputError(
-                    f"{where(self.line_number, stream if isinstance(stream, str) else None)}: "
-                    "BATCH messages are not supported; have the tap send RECORD messages "
-                    "(turn its batch_config off)"
-                )
             if callback is None:
                 stream = message.get("stream")
                 raise InputError(
@@ -158,7 +164,7 @@ class TickingReader(MsgSpecReader):
             self.on_tick(False)
 
 
-def _not_utf8(line: str | bytes) -> str | None:
+def not_utf8(line: str | bytes) -> str | None:
     """Where a line is not UTF-8; None if it is."""
     raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogateescape")
     try:

@@ -12,13 +12,12 @@ import time
 import typing as t
 
 import click
-from singer_sdk.exceptions import MissingKeyPropertiesError, RecordsWithoutSchemaException
 from singer_sdk.helpers.capabilities import CapabilitiesEnum, PluginCapabilities
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.sinks import Sink
 from singer_sdk.target_base import Target
 
-from target_azure_eventhubs import preflight, runtime, telemetry
+from target_azure_eventhubs import batches, preflight, runtime, telemetry
 from target_azure_eventhubs.changes import open_tracker
 from target_azure_eventhubs.checkpoints import Checkpoints, OutputClosed, write_state_line
 from target_azure_eventhubs.config_checks import CheckedConfig
@@ -34,7 +33,14 @@ from target_azure_eventhubs.errors import (
 )
 from target_azure_eventhubs.invalid_records import InvalidRecords
 from target_azure_eventhubs.outgoing import Outgoing
-from target_azure_eventhubs.reader import InvalidLine, TickingReader, checked_schema, where
+from target_azure_eventhubs.reader import (
+    InvalidLine,
+    MissingKeyProperties,
+    RecordBeforeSchema,
+    TickingReader,
+    checked_schema,
+    where,
+)
 from target_azure_eventhubs.report import Reporter, RunState, log_dry_run, log_summary, stop_reason
 from target_azure_eventhubs.runtime import tune_garbage_collector
 from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
@@ -43,14 +49,6 @@ from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected, S
 from target_azure_eventhubs.snapshots import Snapshots
 
 _FLUSH_SLICE = 0.25  # how often a wait for acknowledgements writes STATE and checks signals
-
-
-class RecordBeforeSchema(InputError, RecordsWithoutSchemaException):
-    """A RECORD arrived before its stream's SCHEMA (a broken tap)."""
-
-
-class MissingKeyProperties(InputError, MissingKeyPropertiesError):
-    """A record lacks a key property its SCHEMA declared (a broken tap)."""
 
 
 class TargetAzureEventHubs(CheckedConfig, Target):
@@ -63,6 +61,7 @@ class TargetAzureEventHubs(CheckedConfig, Target):
     capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
         *Target.capabilities,
         PluginCapabilities.ACTIVATE_VERSION,
+        PluginCapabilities.BATCH,  # taken in; writing batch files (batch_config) is not
     ]
 
     def __init__(self, **kwargs: t.Any) -> None:
@@ -168,15 +167,24 @@ class TargetAzureEventHubs(CheckedConfig, Target):
     def _process_record_message(self, message_dict: dict) -> None:
         if "record" not in message_dict or "stream" not in message_dict:
             self._assert_line_requires(message_dict, requires={"stream", "record"})
+        self._take_record(message_dict, message_dict["record"], self._reader.line_number)
+
+    def _process_batch_message(self, message_dict: dict) -> None:
+        self._assert_line_requires(message_dict, requires={"stream", "encoding", "manifest"})
+        streams = self.mapper.stream_maps
+        records = batches.records(message_dict, self.current_line, self._reader, streams)
+        for raw, origin in records:  # each record as if on a RECORD line (see batches)
+            self._take_record(message_dict, raw, self.current_line, origin)
+
+    def _take_record(self, message_dict: dict, raw: t.Any, line: int, origin: str = "") -> None:
+        """A record of a RECORD line, or of a BATCH message's file (`origin`: where in it)."""
         stream_name = message_dict["stream"]
-        line = self._reader.line_number
         stream_maps = self.mapper.stream_maps.get(stream_name)
         if stream_maps is None:
             raise RecordBeforeSchema(
                 f"input line {line}: a RECORD for stream '{stream_name}' arrived before the "
                 "stream's SCHEMA message"
             )
-        raw = message_dict["record"]
         version = message_dict.get("version") if self.snapshots.end == "activate_version" else None
         if self.outgoing.hold_from is None and self.snapshots.end == "end_of_input":
             # The run's input is the snapshot: no STATE within it goes before it is complete
@@ -187,7 +195,7 @@ class TargetAzureEventHubs(CheckedConfig, Target):
                 stream=stream_name,
                 line=line,
                 key=None,
-                reason="the record is not a JSON object",
+                reason=f"{origin}: " * bool(origin) + "the record is not a JSON object",
                 record=raw,
             )
             return
@@ -196,17 +204,19 @@ class TargetAzureEventHubs(CheckedConfig, Target):
         for stream_map in stream_maps:
             record = stream_map.transform(raw if single else copy.copy(raw))
             if record is not None:
-                self._accept(stream_map.stream_alias, record, line, message_dict)
+                self._accept(stream_map.stream_alias, record, line, message_dict, origin)
                 if version is not None:
                     self.snapshots.note_version(stream_map.stream_alias, version)
         self._handle_max_record_age()
 
-    def _accept(self, stream_name: str, record: dict, line: int, message: dict) -> None:
+    def _accept(
+        self, stream_name: str, record: dict, line: int, message: dict, origin: str = ""
+    ) -> None:
         sink: EventHubSink = self.get_sink(stream_name, record=record)  # type: ignore[assignment]
         if missing := [k for k in sink.key_properties if k not in record]:
             raise MissingKeyProperties(
                 f"input line {line}: a record of stream '{stream_name}' lacks its key "
-                f"properties {', '.join(missing)}"
+                f"properties {', '.join(missing)}" + f" ({origin})" * bool(origin)
             )
         sink.tally_record_read()
         sink.record_counter_metric.increment()
@@ -219,7 +229,7 @@ class TargetAzureEventHubs(CheckedConfig, Target):
                 stream=stream_name,
                 line=line,
                 key=rejected.key,
-                reason=rejected.reason,
+                reason=f"{origin}: " * bool(origin) + rejected.reason,
                 record=record,
             )
             sink.keep_refused(record)  # skipped or dead-lettered: its memberships stay

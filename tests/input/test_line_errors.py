@@ -47,11 +47,6 @@ CASES = {
         b'{"type": "object", "properties": {"a": {"type": "bogus"}}}}',
         "input line 4 (stream 'other'): the stream's schema is not a valid JSON schema",
     ),
-    "batch": (
-        b'{"type": "BATCH", "stream": "members", "encoding": {"format": "jsonl"}, '
-        b'"manifest": ["file:///nowhere.jsonl"]}',
-        "input line 4 (stream 'members'): BATCH messages are not supported",
-    ),
 }
 
 
