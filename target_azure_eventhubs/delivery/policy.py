@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from azure.core.exceptions import ClientAuthenticationError
 from azure.eventhub.exceptions import AuthenticationError, EventHubError
 
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
@@ -90,9 +91,24 @@ def _condition_of(exc: BaseException) -> str:
     return ""
 
 
+def _entra_refusal(exc: BaseException) -> bool:
+    """Whether Entra ID refused the credential (a wrong secret): the SDK raises a bare
+    EventHubError while handling azure-identity's ClientAuthenticationError."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, ClientAuthenticationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def classify(exc: BaseException) -> str:
     """'fatal', 'throttled' or 'transient' for an exception raised by a send."""
     if isinstance(exc, AuthenticationError) or is_fatal_proxy_refusal(exc):
+        return "fatal"
+    if _entra_refusal(exc):
         return "fatal"
     condition = _condition_of(exc)
     if condition == "unauthorized-access" and "expired" in str(exc).lower():

@@ -11,6 +11,9 @@ the link stands.
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,11 +23,18 @@ from azure.eventhub import EventHubProducerClient
 
 from target_azure_eventhubs.delivery import sdk
 from target_azure_eventhubs.delivery.connection import ConnectionSpec
-from target_azure_eventhubs.delivery.policy import describe_failure
+from target_azure_eventhubs.delivery.policy import (
+    DeliveryOptions,
+    backoff_delay,
+    classify,
+    describe_failure,
+    first_line,
+)
 from target_azure_eventhubs.errors import DeliveryError
 
 # A refusal follows the attach at once; this only bounds a service that sends nothing more.
 _NEXT_FRAME_SECONDS = 1.0
+_POLL = 0.05  # how often a wait between attempts checks whether the run stops
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,53 @@ def probe_hub(spec: ConnectionSpec, hub: str) -> HubLimits:
             return HubLimits(ids.result(), int(size.result()))
         except Exception as exc:
             raise DeliveryError(describe_failure(exc, spec, hub)) from exc
+
+
+def probe_with_retries(  # noqa: PLR0917  (the delivery's parts a retry needs)
+    spec: ConnectionSpec,
+    hub: str,
+    options: DeliveryOptions,
+    logger: logging.Logger,
+    stopped: threading.Event,
+    should_stop: Callable[[], bool],
+) -> HubLimits:
+    """`probe_hub`, with the retries a send gets: a namespace that cannot be reached yet,
+    or a busy service, is asked again after the same backoff, up to `max_retries` times;
+    credentials refused or a missing hub fail at once. A stop ends the waiting."""
+    attempt = 0
+    started = time.monotonic()
+    while True:
+        try:
+            return probe_hub(spec, hub)
+        except DeliveryError as error:
+            cause = error.__cause__
+            kind = classify(cause) if cause is not None else "fatal"
+            if kind == "fatal":
+                raise
+            if attempt >= options.max_retries:
+                if not attempt:
+                    raise
+                raise DeliveryError(
+                    f"{error} (gave up connecting after {attempt} retries in "
+                    f"{time.monotonic() - started:.0f} s: max_retries)"
+                ) from cause
+            attempt += 1
+            delay = backoff_delay(attempt, kind, options)
+            logger.warning(
+                "Connecting to %s failed (%s, %s); retry %d/%d in %.1f s",
+                spec.describe(hub),
+                kind,
+                first_line(cause) if cause is not None else error,
+                attempt,
+                options.max_retries,
+                delay,
+            )
+            until = time.monotonic() + delay
+            while (left := until - time.monotonic()) > 0:
+                if stopped.wait(min(_POLL, left)) or should_stop():
+                    raise DeliveryError(f"stopped while connecting to {spec.describe(hub)}") from (
+                        cause
+                    )
 
 
 def _max_message_size(client: EventHubProducerClient) -> int:

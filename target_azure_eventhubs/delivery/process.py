@@ -133,7 +133,7 @@ class DeliveryProcess:
                 return
             hub = self._opening[0]
             try:
-                self._hubs[hub] = self._await_reply(raise_failure=False)
+                self._hubs[hub] = self._await_reply(raise_failure=False, stoppable=True)
             except DeliveryError as error:
                 self._hubs[hub] = error
             self._opening.popleft()
@@ -280,9 +280,12 @@ class DeliveryProcess:
                 self._await_reply(raise_failure=False, deadline=deadline)
         return self._await_reply(raise_failure, deadline)
 
-    def _await_reply(self, raise_failure: bool = True, deadline: float | None = None) -> Any:
+    def _await_reply(
+        self, raise_failure: bool = True, deadline: float | None = None, stoppable: bool = False
+    ) -> Any:
         """The next reply; False (a timed-out flush) once `deadline` has passed, and the
-        reply, when it comes, is passed over."""
+        reply, when it comes, is passed over. `stoppable`: a termination signal ends the
+        wait (an open the child retries); the reply stays due."""
         while True:
             try:
                 ok, value = self._replies.get(timeout=_POLL)
@@ -300,6 +303,8 @@ class DeliveryProcess:
                 if deadline is not None and time.monotonic() >= deadline:
                     self._stale_replies += 1
                     return False
+                if stoppable and self._should_stop():
+                    raise DeliveryError("stopped while the sender process was connecting") from None
                 continue
             if ok:
                 return value

@@ -42,7 +42,7 @@ from target_azure_eventhubs.delivery.policy import (
     describe_failure,
     first_line,
 )
-from target_azure_eventhubs.delivery.probe import probe_hub
+from target_azure_eventhubs.delivery.probe import probe_with_retries
 from target_azure_eventhubs.errors import DeliveryError
 
 _POLL = 0.05  # how often waiting threads re-check for stop and failure
@@ -315,7 +315,8 @@ class _HubSender:
 
     def start(self) -> None:
         options = self.delivery.options
-        limits = probe_hub(self.delivery.spec, self.hub)
+        d = self.delivery
+        limits = probe_with_retries(d.spec, self.hub, options, d.logger, d._stopped, d._should_stop)
         self.partition_ids, largest = limits.partition_ids, limits.max_message_size
         self.max_batch_bytes = min(largest, options.max_batch_size_bytes or largest)
         workers = max(1, min(options.max_parallel_sends, len(self.partition_ids)))
