@@ -8,6 +8,7 @@ close costs about half a second, even against a local hub.
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 import time
 import typing as t
@@ -285,15 +286,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--last", type=int, help="only the N most recently enqueued events")
     args = parser.parse_args(argv)
     if args.config:
-        with open(args.config, encoding="utf-8") as handle:
-            config = json.load(handle)
+        try:
+            with open(args.config, encoding="utf-8") as handle:
+                config = json.load(handle)
+        except (OSError, ValueError) as exc:
+            parser.error(f"--config {args.config} cannot be read: {exc}")
         args.connection_string = config.get("connection_string") or args.connection_string
         args.eventhub = args.eventhub or config.get("eventhub_name")
     if not args.connection_string:
         parser.error("give --connection-string or set TARGET_AZURE_EVENTHUBS_CONNECTION_STRING")
-    events = read_all(args.connection_string, args.eventhub, 60, args.consumer_group)
+    parts = {
+        key.strip().lower(): value
+        for key, _, value in (p.partition("=") for p in args.connection_string.split(";"))
+    }
+    hub = args.eventhub or parts.get("entitypath")
+    if not hub:
+        parser.error(
+            "no event hub named: give --eventhub, eventhub_name in --config, or EntityPath in "
+            "the connection string"
+        )
+    try:
+        # One retry: a command someone waits on answers a wrong name or port quickly.
+        events = read_all(
+            args.connection_string, hub, 60, args.consumer_group, client_options={"retry_total": 1}
+        )
+    except Exception as exc:  # one line for the user, whatever the SDK raised
+        where = parts.get("endpoint", "").removeprefix("sb://").strip("/") or "?"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        sys.exit(f"Cannot read event hub '{hub}' in namespace '{where}': {reason}")
     events.sort(key=lambda e: (e.enqueued_ms or 0, e.partition_id, e.sequence_number))
     for event in events[-args.last :] if args.last else events:
         head = f"partition {event.partition_id} #{event.sequence_number} id {event.message_id}"
-        body = json.dumps(json.loads(event.body), indent=2, ensure_ascii=False)
+        try:
+            body = json.dumps(json.loads(event.body), indent=2, ensure_ascii=False)
+        except ValueError:  # not JSON (Avro, say): shown as it is
+            body = repr(event.body)
         print(f"{head}\n{body}")
