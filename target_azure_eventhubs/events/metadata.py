@@ -19,8 +19,10 @@ A null value leaves its property out.
 from __future__ import annotations
 
 import time
+import typing as t
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from target_azure_eventhubs.events.errors import InvalidRecordError
@@ -45,9 +47,20 @@ def _typed(name: str, value: Any, kind: str, origin: str) -> PropertyValue | Non
         raise InvalidRecordError(f"record metadata {name} ({origin}) {exc.reason}") from None
 
 
+@lru_cache(maxsize=1024)
+def _extracted_at(text: str) -> PropertyValue | None:
+    # A tap stamps many records with the same `time_extracted`: parsed once per value.
+    return _typed("_sdc_extracted_at", text, TIMESTAMP, "time_extracted")
+
+
 def from_ms(ms: int) -> datetime:
     """Epoch milliseconds as an aware UTC datetime (exactly: no float rounding)."""
     return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+
+
+# The last row's metadata: rows read within one millisecond with the same message fields
+# share it (one dict, whose values also travel to the sender process once per chunk).
+_last: tuple[tuple[Any, ...], dict[str, PropertyValue]] = ((), {})
 
 
 def batch_time() -> datetime:
@@ -58,32 +71,52 @@ def batch_time() -> datetime:
 def row_metadata(
     record: Mapping[str, Any], message: Mapping[str, Any] | None
 ) -> dict[str, PropertyValue]:
-    """The per-row `_sdc_*` properties of one RECORD (see the module's rules)."""
+    """The per-row `_sdc_*` properties of one RECORD (see the module's rules). Rows with
+    the same values share the returned dict: it must not be changed."""
+    global _last  # noqa: PLW0603  (a one-entry cache)
     ms = time.time_ns() // 1_000_000
+    raw_extracted = raw_version = None
+    if message is not None:
+        raw_extracted, raw_version = message.get("time_extracted"), message.get("version")
+    deleted = record.get("_sdc_deleted_at")
+    key = (ms, raw_extracted, raw_version, type(raw_version))
+    if deleted is None and _last[0] == key:
+        return _last[1]
     out: dict[str, PropertyValue] = {}
-    if message is not None:
-        extracted = _typed(
-            "_sdc_extracted_at", message.get("time_extracted"), TIMESTAMP, "time_extracted"
-        )
-        if extracted is not None:
-            out["_sdc_extracted_at"] = extracted
+    if raw_extracted is not None:
+        if type(raw_extracted) is str:
+            extracted = _extracted_at(raw_extracted)
+        else:
+            extracted = _typed("_sdc_extracted_at", raw_extracted, TIMESTAMP, "time_extracted")
+        out["_sdc_extracted_at"] = t.cast(PropertyValue, extracted)
     out["_sdc_received_at"] = from_ms(ms)
-    deleted = _typed(
-        "_sdc_deleted_at", record.get("_sdc_deleted_at"), TIMESTAMP, "the record's field"
-    )
     if deleted is not None:
-        out["_sdc_deleted_at"] = deleted
+        deleted = _typed("_sdc_deleted_at", deleted, TIMESTAMP, "the record's field")
+        out["_sdc_deleted_at"] = t.cast(PropertyValue, deleted)
     out["_sdc_sequence"] = ms
-    if message is not None:
-        version = _typed("_sdc_table_version", message.get("version"), LONG, "version")
-        if version is not None:
-            out["_sdc_table_version"] = version
+    if raw_version is not None:
+        version = _typed("_sdc_table_version", raw_version, LONG, "version")
+        out["_sdc_table_version"] = t.cast(PropertyValue, version)
+    if deleted is None:
+        _last = (key, out)
     return out
 
 
 def event_metadata(
-    row: Mapping[str, PropertyValue] | None, batched_at: datetime, sync_started_ms: int
+    row: Mapping[str, PropertyValue] | None,
+    batched_at: datetime,
+    sync_started_ms: int,
+    into: dict[str, PropertyValue] | None = None,
 ) -> dict[str, PropertyValue]:
-    """An event's `_sdc_*` properties in singer-sdk's order: its row's, and the batch's."""
-    found = {**(row or {}), "_sdc_batched_at": batched_at, "_sdc_sync_started_at": sync_started_ms}
-    return {name: found[name] for name in SDC_PROPERTIES if name in found}
+    """An event's `_sdc_*` properties in singer-sdk's order: its row's, and the batch's;
+    added to `into` (its other properties) when given."""
+    out: dict[str, PropertyValue] = {} if into is None else into
+    if row:
+        for name, value in row.items():  # in singer-sdk's order (row_metadata)
+            out[name] = value
+            if name == "_sdc_received_at":  # always there: singer-sdk's batched_at follows
+                out["_sdc_batched_at"] = batched_at
+    if "_sdc_batched_at" not in out:
+        out["_sdc_batched_at"] = batched_at
+    out["_sdc_sync_started_at"] = sync_started_ms
+    return out

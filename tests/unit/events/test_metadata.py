@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import calendar
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from target_azure_eventhubs.delivery.encoding import epoch_ms
+from target_azure_eventhubs.delivery.encoding import encode_message, epoch_ms
 from target_azure_eventhubs.events import InvalidRecordError
 from target_azure_eventhubs.events.metadata import (
     SDC_PROPERTIES,
@@ -19,6 +21,9 @@ from target_azure_eventhubs.events.metadata import (
 )
 from target_azure_eventhubs.events.properties import parse_application_properties
 
+TIMEZONES = st.sampled_from(
+    [UTC, timezone(timedelta(hours=2)), timezone(-timedelta(hours=9, minutes=30))]
+)
 MESSAGE = {"type": "RECORD", "time_extracted": "2024-03-29T22:32:49.123456+02:00", "version": 7}
 
 
@@ -94,3 +99,51 @@ def test_from_ms_is_exact_for_amqp_timestamps(ms: int) -> None:
 def test_sdc_names_are_reserved_for_application_properties() -> None:
     with pytest.raises(ValueError, match="names starting with '_sdc_' are reserved"):
         parse_application_properties({"_SDC_sequence": {"field": "x"}})
+
+
+_SDK_EPOCH_TIMES = st.datetimes(
+    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.none() | TIMEZONES
+)
+
+
+def sdk_epoch_ms(value: datetime) -> int:
+    """azure-eventhub's own conversion (`_pyamqp._encode`, timestamps)."""
+    return int(calendar.timegm(value.utctimetuple()) * 1000 + value.microsecond / 1000)
+
+
+@given(_SDK_EPOCH_TIMES.map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)))
+def test_epoch_ms_is_the_sdks_for_whole_milliseconds(moment: datetime) -> None:
+    assert epoch_ms(moment) == sdk_epoch_ms(moment)
+
+
+@given(_SDK_EPOCH_TIMES)
+def test_epoch_ms_floors_finer_times_where_the_sdk_rounds_its_float(moment: datetime) -> None:
+    naive_utc = moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
+    micros = (naive_utc - datetime(1970, 1, 1)) // timedelta(microseconds=1)
+    assert epoch_ms(moment) == micros // 1000
+    assert abs(epoch_ms(moment) - sdk_epoch_ms(moment)) <= 1
+
+
+def test_a_zone_without_an_offset_counts_as_utc_as_for_the_sdk() -> None:
+    class Unknown(tzinfo):
+        def utcoffset(self, dt: datetime | None) -> None:
+            return None
+
+    moment = datetime(2024, 3, 29, 20, 32, 49, 123000, tzinfo=Unknown())
+    assert epoch_ms(moment) == sdk_epoch_ms(moment) == epoch_ms(moment.replace(tzinfo=None))
+
+
+def test_two_instants_a_dst_fold_apart_stay_apart() -> None:
+    zone = ZoneInfo("America/New_York")
+    first = datetime(2024, 11, 3, 1, 30, tzinfo=zone)
+    second = first.replace(fold=1)
+    assert first == second  # same zone: compared by wall time
+    assert epoch_ms(second) - epoch_ms(first) == 3_600_000
+    encoded = [encode_message(b"{}", {"t": when}) for when in (first, second, first, second)]
+    assert encoded[0] != encoded[1] and encoded[:2] == encoded[2:]
+
+
+def test_an_invalid_extraction_time_is_refused_every_time() -> None:
+    for _ in range(2):  # parsed times are kept; refusals are not
+        with pytest.raises(InvalidRecordError, match="_sdc_extracted_at"):
+            row_metadata({}, {"time_extracted": "not a time"})
