@@ -219,13 +219,24 @@ def message_annotations(payload: bytes, start: int = 0, end: int | None = None) 
     return {}
 
 
-def with_annotations(event: bytes, extra: dict[Any, Any]) -> bytes:
-    """The event with ``extra`` merged into its message annotations (section order kept)."""
+def with_annotations(
+    event: bytes, extra: dict[Any, Any], delivery: dict[Any, Any] | None = None
+) -> bytes:
+    """The event with ``extra`` merged into its message annotations (section order kept).
+
+    ``delivery``, when given, becomes the delivery annotations: they belong to one hop, so
+    whatever the producer put there is replaced, not passed on.
+    """
     out = bytearray()
     merged = False
     pos = 0
     for code, value_start, value_end in iter_sections(event):
+        if code == SEC_DELIVERY_ANNOTATIONS and delivery is not None:
+            pos = value_end
+            continue
         if not merged and code >= SEC_MESSAGE_ANNOTATIONS:
+            if delivery is not None:
+                encode_section(SEC_DELIVERY_ANNOTATIONS, delivery, out)
             annotations: dict[Any, Any] = {}
             if code == SEC_MESSAGE_ANNOTATIONS:
                 value, _ = decode(event, value_start)
@@ -239,6 +250,8 @@ def with_annotations(event: bytes, extra: dict[Any, Any]) -> bytes:
         out += event[pos:value_end]
         pos = value_end
     if not merged:
+        if delivery is not None:
+            encode_section(SEC_DELIVERY_ANNOTATIONS, delivery, out)
         encode_section(SEC_MESSAGE_ANNOTATIONS, extra, out)
     return bytes(out)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import struct
+import time
 from collections import deque
 from typing import Any
 
@@ -25,6 +26,13 @@ _OFFSET = Symbol("x-opt-offset")
 _ENQUEUED = Symbol("x-opt-enqueued-time")
 _KEY = Symbol("x-opt-partition-key")
 _EPOCH = Symbol("com.microsoft:epoch")
+# A receiver that desires this capability gets, on every delivery, the partition's
+# last-enqueued event as delivery annotations (what the SDK calls receiver runtime metrics).
+RUNTIME_METRIC = Symbol("com.microsoft:enable-receiver-runtime-metric")
+_LAST_SEQ = Symbol("last_enqueued_sequence_number")
+_LAST_OFFSET = Symbol("last_enqueued_offset")
+_LAST_TIME = Symbol("last_enqueued_time_utc")
+_RETRIEVED = Symbol("runtime_info_retrieval_time_utc")
 
 Refusal = tuple[str, str]
 
@@ -45,6 +53,7 @@ class Link:
         self.rcv_settle_mode: int | None = None
         self.delivery_count = 0
         self.credit = 0
+        self.offered_capabilities: list[Symbol] | None = None
 
     @property
     def conn(self) -> ConnectionView:
@@ -316,11 +325,16 @@ class ConsumerLink(Link):
         address: str,
         selector: str | None,
         epoch: Any,
+        desired_capabilities: Any = None,
     ) -> None:
         super().__init__(session, handle, name)
         self.address = address
         self.selector = selector
         self.epoch: int | None = int(epoch) if isinstance(epoch, int) else None
+        desired = desired_capabilities if isinstance(desired_capabilities, list) else []
+        self.runtime_metric = RUNTIME_METRIC in desired or desired_capabilities == RUNTIME_METRIC
+        if self.runtime_metric:
+            self.offered_capabilities = [RUNTIME_METRIC]
         self.entity = Entity("")
         self.log: PartitionLog | None = None
         self.next_seq = 0
@@ -397,7 +411,15 @@ class ConsumerLink(Link):
             key = log.keys[seq]
             if key is not None:
                 annotations[_KEY] = key
-            self.send_delivery(F.with_annotations(log.events[seq], annotations))
+            metric = None
+            if self.runtime_metric:
+                metric = {
+                    _LAST_SEQ: log.last_sequence_number,
+                    _LAST_OFFSET: str(log.offsets[-1]),
+                    _LAST_TIME: Timestamp(log.times[-1]),
+                    _RETRIEVED: Timestamp(int(time.time() * 1000)),
+                }
+            self.send_delivery(F.with_annotations(log.events[seq], annotations, metric))
             self.next_seq += 1
 
     def on_closed(self) -> None:

@@ -306,7 +306,9 @@ class Connection:
                 epoch = properties.get(
                     Symbol("com.microsoft:epoch"), properties.get("com.microsoft:epoch")
                 )
-                link = ConsumerLink(session, handle, name, str(source_address), selector, epoch)
+                link = ConsumerLink(
+                    session, handle, name, str(source_address), selector, epoch, F.field_at(f, 12)
+                )
             link.source = F.described_list(
                 F.SOURCE, [source_address, None, None, None, None, None, None, filters or None]
             )
@@ -345,7 +347,7 @@ class Connection:
                 False,
                 UInt(0) if we_send else None,
                 ULong(self.server.max_message_size),
-                None,
+                SymbolArray(link.offered_capabilities) if link.offered_capabilities else None,
                 None,
                 None,
             ],
