@@ -1,6 +1,7 @@
-"""Settings of identity and segment namespaces beyond the basic mapping (`settings.
-CONTENT_SETTINGS`): which namespaces are hashed, identities given as a list, and segment
-namespaces per row or per stream. `events.ConversionSettings` reads and checks them."""
+"""Settings of the mapping beyond the basic fields (`settings.CONTENT_SETTINGS`): which
+namespaces are hashed, identities given as a list, segment namespaces per row or per
+stream, and whether events may carry no membership. `events.ConversionSettings` reads and
+checks them."""
 
 from __future__ import annotations
 
@@ -42,5 +43,17 @@ NAMESPACE_SETTINGS = th.PropertiesList(
         th.ObjectType(additional_properties=th.StringType()),
         description="Stream name -> segment namespace of its memberships, instead of "
         "segment_namespace.",
+    ),
+)
+
+MAPPING_CHECK_SETTINGS = th.PropertiesList(
+    th.Property(
+        "allow_events_without_memberships",
+        th.BooleanType(),
+        default=False,
+        description="Send profile and identity updates without segment memberships. Off: a "
+        "stream whose first record has none of the membership fields (segment_id_field, "
+        "segments_field, `segmentMembership`) stops the run, and a record in which none of "
+        "them has a value is invalid (on_invalid_record).",
     ),
 )

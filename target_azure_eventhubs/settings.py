@@ -13,7 +13,7 @@ from target_azure_eventhubs.changes.store import DEFAULT_STORE
 from target_azure_eventhubs.changes.tracker import SNAPSHOT_ENDS
 from target_azure_eventhubs.changes.tracker import Options as ChangeOptions
 from target_azure_eventhubs.config_checks import APPEND_ONLY, check_config
-from target_azure_eventhubs.content_settings import NAMESPACE_SETTINGS
+from target_azure_eventhubs.content_settings import MAPPING_CHECK_SETTINGS, NAMESPACE_SETTINGS
 from target_azure_eventhubs.delivery.connection import ConnectionSpec, connection_from_config
 from target_azure_eventhubs.delivery.policy import DeliveryOptions, options_from_config
 from target_azure_eventhubs.entra_settings import ENTRA_SETTINGS
@@ -379,6 +379,7 @@ CONFIG_JSONSCHEMA = th.PropertiesList(
     *CONNECTION_SETTINGS,
     *CONTENT_SETTINGS,
     *NAMESPACE_SETTINGS,
+    *MAPPING_CHECK_SETTINGS,
     *MESSAGE_SETTINGS,
     *DELIVERY_SETTINGS,
     *PACING_SETTINGS,

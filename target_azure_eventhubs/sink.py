@@ -12,17 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import fastjsonschema
-import orjson
 from singer_sdk import metrics
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-import target_azure_eventhubs
-from target_azure_eventhubs.changes.diff import short_digest
 from target_azure_eventhubs.changes.tracker import Change, ChangeTracker, Refused
 from target_azure_eventhubs.delivery.encoding import Outbound, message_id_for, message_size
-from target_azure_eventhubs.errors import InvalidRecordFailure
+from target_azure_eventhubs.errors import InputError, InvalidRecordFailure
 from target_azure_eventhubs.events import (
     ConversionSettings,
     InvalidRecordError,
@@ -38,10 +35,12 @@ from target_azure_eventhubs.events.cloudevents import (
     structured_body,
 )
 from target_azure_eventhubs.events.cloudevents import attributes as cloudevent_attributes
+from target_azure_eventhubs.events.mapping import first_record_problem
 from target_azure_eventhubs.events.metadata import batch_time, event_metadata, row_metadata
 from target_azure_eventhubs.events.properties import PropertyValue, for_schema, properties_of
+from target_azure_eventhubs.held_rows import HeldRows, settings_tag
 from target_azure_eventhubs.invalid_records import InvalidRecords
-from target_azure_eventhubs.schema_registry import SchemaEncoding, SchemaMismatch, body_encoder
+from target_azure_eventhubs.reader import where
 from target_azure_eventhubs.settings import TargetSettings
 
 if t.TYPE_CHECKING:
@@ -71,76 +70,6 @@ class RecordRejected(Exception):
         super().__init__(reason)
         self.reason = reason
         self.key = key
-
-
-class HeldRows:
-    """A tracked profile's records as they came, converted only if its event may be needed.
-
-    Its `digest` covers the records and the conversion settings: records whose digest is
-    the one kept with the profile's stored state are unchanged, and are never converted
-    (see `changes.tracker.Held`). Conversion errors are kept in `refused` and reported
-    when the batch is drained.
-    """
-
-    __slots__ = ("_converted", "_digest", "_profile", "_records", "_settings", "_tag", "refused")
-
-    def __init__(
-        self, settings: ConversionSettings, tag: bytes, record: dict[str, t.Any], line: int
-    ) -> None:
-        self._settings, self._tag = settings, tag
-        self._records = [(record, line)]
-        self._digest: str | None = None
-        self._profile: ProfileEvent | None = None
-        self._converted = False
-        self.refused: list[tuple[int, str, dict[str, t.Any]]] = []  # (line, reason, record)
-
-    def add(self, record: dict[str, t.Any], line: int) -> None:
-        self._records.append((record, line))
-
-    @property
-    def digest(self) -> str:
-        if self.refused:  # the next run reports them again: it must convert
-            return ""
-        if self._digest is None:
-            records = [record for record, _ in self._records]
-            try:
-                self._digest = short_digest(self._tag + orjson.dumps(records))
-            except TypeError:  # a value JSON cannot hold: compared whole every time
-                self._digest = ""
-        return self._digest
-
-    @property
-    def converted(self) -> bool:
-        """Whether its records were converted (an unchanged profile's never are)."""
-        return self._converted
-
-    @property
-    def profile(self) -> ProfileEvent | None:
-        if not self._converted:
-            self._converted = True
-            self._profile = self._convert()
-        return self._profile
-
-    def _convert(self) -> ProfileEvent | None:
-        merged: ProfileEvent | None = None
-        for record, line in self._records:
-            try:
-                row = convert_record(record, self._settings)
-            except InvalidRecordError as exc:
-                self.refused.append((line, exc.reason, record))
-                continue
-            if merged is None:
-                merged = row
-            else:
-                merged.merge(row)
-        return merged
-
-
-def settings_tag(settings: ConversionSettings) -> bytes:
-    """What, besides the records, decides what they convert to: the settings and the
-    version that converts them (a new one compares every profile once)."""
-    text = f"{target_azure_eventhubs.__version__}\x00{settings!r}"
-    return short_digest(text.encode()).encode()
 
 
 @dataclass(slots=True)
@@ -184,7 +113,6 @@ class SinkServices:
     invalid: InvalidRecords  # `on_invalid_record`
     current_line: t.Callable[[], int]
     tracker: ChangeTracker | None = None  # with change_tracking
-    encoding: SchemaEncoding | None = None  # encoding: avro or json_schema
 
 
 class EventHubSink(BatchSink):
@@ -232,8 +160,7 @@ class EventHubSink(BatchSink):
         self._ce_type = message.cloudevents_type.replace("{stream}", stream_name)
         self._metadata = bool(self.include_sdc_metadata_properties)
         self._batched_at: datetime | None = None  # add_record_metadata: this drain's time
-        # Schema Registry encoding: the stream's schema is registered now, once.
-        self._body, self._content_type = body_encoder(services.encoding, self.settings)
+        self._mapping_checked = False  # the stream's first record (events.mapping)
 
     def get_sink_record_counter(self) -> metrics.Counter:
         # Records per stream as a Singer metric, as often as the progress lines.
@@ -261,6 +188,8 @@ class EventHubSink(BatchSink):
     ) -> None:
         """Validate, convert and hold one record; raises RecordRejected. `message` is its
         RECORD message (for add_record_metadata)."""
+        if not self._mapping_checked:
+            self._check_mapping(record, line)
         if self._validator is not None:
             try:
                 self._validator.validate(record)
@@ -289,6 +218,12 @@ class EventHubSink(BatchSink):
             self.tally_duplicate_merged()
         else:
             self._pending[key] = _Pending(profile, line, order, props, meta)
+
+    def _check_mapping(self, record: dict[str, t.Any], line: int) -> None:
+        """Stop at a first record whose memberships are not where the settings look."""
+        if problem := first_record_problem(record, self.schema, self.settings):
+            raise InputError(f"{where(line, self.stream_name)}: {problem}")
+        self._mapping_checked = True
 
     def _properties_of(self, record: dict[str, t.Any]) -> dict[str, PropertyValue]:
         try:
@@ -396,9 +331,9 @@ class EventHubSink(BatchSink):
                 profile = ProfileEvent(profile.identities, profile.attributes, decision.memberships)
             try:
                 out = self._outbound(profile, pending.props, key, pending.meta)
-            except (TypeError, SchemaMismatch) as exc:  # orjson: nesting beyond its limit...
-                reason = getattr(exc, "reason", None) or f"cannot be encoded as JSON: {exc}"
-                rejected.append((key, pending.line, f"its event {reason}", None))
+            except TypeError as exc:  # orjson: nesting beyond its limit, and the like
+                reason = f"its event cannot be encoded as JSON: {exc}"
+                rejected.append((key, pending.line, reason, None))
                 continue
             ready.append(self._drained(pending.order, key, out, pending.line, change))
         self.services.enqueue(ready)
@@ -457,8 +392,7 @@ class EventHubSink(BatchSink):
         key: str = "",
         meta: dict[str, PropertyValue] | None = None,
     ) -> Outbound:
-        event = build_event(profile, self.settings)
-        body = encode_event(event) if self._body is None else self._body.encode(event)
+        body = encode_event(build_event(profile, self.settings))
         properties: dict[str, PropertyValue] = {
             "stream": self.stream_name,
             "segment_ids": ",".join(profile.segment_ids()),
@@ -466,9 +400,9 @@ class EventHubSink(BatchSink):
         if props:
             properties.update(props)
         if self._batched_at is not None:
-            properties.update(event_metadata(meta, self._batched_at, self.sync_started_at))
+            event_metadata(meta, self._batched_at, self.sync_started_at, into=properties)
         if self._cloudevents == "none":
-            return Outbound(body, properties, self._content_type)
+            return Outbound(body, properties)
         # CloudEvents (events.cloudevents): the subject is the profile's key, hashed when
         # the key field is a personal identity.
         subject = profile.first_identity() if self._key_is_personal() else key
@@ -481,7 +415,7 @@ class EventHubSink(BatchSink):
         )
         if self._cloudevents == "binary":
             properties.update(binary_properties(attrs))
-            return Outbound(body, properties, self._content_type)
+            return Outbound(body, properties)
         body = structured_body(attrs, body)
         return Outbound(body, properties, STRUCTURED_CONTENT_TYPE, attrs["id"])
 

@@ -5,15 +5,19 @@ rows of one profile, then `build_event` and `encode_event` once per event. One m
 concept: `identities`, `statuses`, `times`, `memberships`, `attributes`, `settings`,
 `profile` (record -> profile) and `body` (profile -> JSON); `namespaces` (namespaces marked
 for hashing, identity lists, segment namespaces per row or stream), `properties` and
-`metadata` (application properties, `_sdc_*` record metadata), `cloudevents`.
+`metadata` (application properties, `_sdc_*` record metadata), `cloudevents`, and
+`mapping` (whether a stream's records hold memberships where the settings look).
 
 Decisions where the product spec is silent (the tests pin each of them):
 
 - Input shapes are detected per record and may be combined. Membership precedence for the
   same segment id inside one record: `segmentMembership` (shape 3) < `segments` (shape 2)
   < the row's own segment fields (shape 1); later wins, like `merge`.
-- A record without any segment is valid when it has an identity: it becomes an
-  identity/attribute update with `segmentMembership: {<namespace>: {}}`.
+- A record in which none of the membership fields has a value is invalid, unless
+  `allow_events_without_memberships` (then: an identity/attribute update with
+  `segmentMembership: {<namespace>: {}}`) or change tracking (then: a profile in no
+  segment). An empty list or object is a value: the profile is in no segment. A stream's
+  first record is checked against the settings first (`mapping`).
 - A status given while the row's segment id is empty is invalid (a lost membership would
   otherwise go unnoticed).
 - Shape 3 is detected when `segmentMembership` or `identityMap` has a non-null value.

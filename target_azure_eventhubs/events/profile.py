@@ -131,7 +131,24 @@ def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> P
         )
         if row_ns == settings.segment_namespace:
             row_ns = None
+    memberships = _memberships_of(record, settings, membership_in, row_ns)
+
+    attributes = attributes_of(record, settings, event_shaped)
+    if row_ns is not None and memberships:
+        return ProfileEvent(identities, attributes, {}, {row_ns: memberships})
+    return ProfileEvent(identities, attributes, memberships)
+
+
+def _memberships_of(
+    record: Mapping[str, Any],
+    settings: ConversionSettings,
+    membership_in: Any,
+    row_ns: str | None,
+) -> dict[str, dict[str, Any]]:
+    """The row's memberships from the three shapes; a row with none of the fields holding
+    a value is invalid where `memberships_required` (events.mapping)."""
     memberships: dict[str, dict[str, Any]] = {}
+    get = record.get
     if membership_in is not None:
         read_segment_membership(membership_in, memberships, settings, row_ns)
     segments = get(settings.segments_field)
@@ -154,8 +171,10 @@ def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> P
             f"the record has a {settings.segment_status_field!r} but its "
             f"{settings.segment_id_field!r} is empty"
         )
-
-    attributes = attributes_of(record, settings, event_shaped)
-    if row_ns is not None and memberships:
-        return ProfileEvent(identities, attributes, {}, {row_ns: memberships})
-    return ProfileEvent(identities, attributes, memberships)
+    elif (
+        membership_in is None
+        and (segments is None or (type(segments) is str and not segments.strip()))
+        and settings.memberships_required
+    ):
+        raise InvalidRecordError(settings._no_membership_reason)
+    return memberships

@@ -29,8 +29,9 @@ DEFAULT_ATTRIBUTE_FIELDS: dict[str, str] = {
     "last_name": "person.name.lastName",
     "birth_date": "person.birthDate",
 }
+MEMBERSHIP_KEY = "segmentMembership"
 # A record with either key is already shaped like the event (input shape 3).
-EVENT_KEYS = frozenset({"segmentMembership", "identityMap"})
+EVENT_KEYS = frozenset({MEMBERSHIP_KEY, "identityMap"})
 
 
 def _str_map(value: Any, option: str) -> dict[str, str]:
@@ -125,6 +126,8 @@ class ConversionSettings:
     identity_list_field: str | None = None  # a list of {namespace, id} items
     segment_namespace_field: str | None = None  # a row's segment namespace
     stream_segment_namespaces: Mapping[str, str] = field(default_factory=dict)
+    # Profile and identity updates without memberships (events.mapping); refused otherwise.
+    allow_events_without_memberships: bool = False
 
     # Precomputed (not part of equality or repr).
     _identity_items: tuple[tuple[str, str, int], ...] = field(init=False, repr=False, compare=False)
@@ -145,6 +148,7 @@ class ConversionSettings:
     _name_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _catalog: Mapping[str, Mapping[str, Any]] = field(init=False, repr=False, compare=False)
     _no_identity_reason: str = field(init=False, repr=False, compare=False)
+    _no_membership_reason: str = field(init=False, repr=False, compare=False)
     _kind_of: Callable[[str], int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -229,6 +233,21 @@ class ConversionSettings:
         if self.identity_list_field:
             names += f" or the identity list {self.identity_list_field}"
         put(self, "_no_identity_reason", f"no identity: none of the fields {names} has a value")
+        put(
+            self,
+            "_no_membership_reason",
+            f"no segment membership: '{self.segment_id_field}' (segment_id_field), "
+            f"'{self.segments_field}' (segments_field) and '{MEMBERSHIP_KEY}' are all missing "
+            "or null (an empty list or object says the profile is in no segment; "
+            "allow_events_without_memberships sends profiles without memberships)",
+        )
+
+    @property
+    def memberships_required(self) -> bool:
+        """Whether a record in which no membership field has a value is invalid. Not with
+        change tracking (`require_status` off): there such a record says the profile is in
+        no segment, and a complete snapshot exits its delivered memberships."""
+        return self.require_status and not self.allow_events_without_memberships
 
     def is_hashed(self, namespace: str) -> bool:
         """Whether values of this identity namespace are personal data sent only as hashes."""
@@ -278,6 +297,11 @@ class ConversionSettings:
             identity_list_field=config.get("identity_list_field") or None,
             segment_namespace_field=config.get("segment_namespace_field") or None,
             stream_segment_namespaces=config.get("stream_segment_namespaces") or {},
+            allow_events_without_memberships=_bool_option(
+                config.get("allow_events_without_memberships"),
+                "allow_events_without_memberships",
+                False,
+            ),
         )
 
 

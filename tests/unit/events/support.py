@@ -20,6 +20,9 @@ PHONE_HASH = hashlib.sha256(b"+15550109999").hexdigest()
 SEG = "7841ba61-23c1-4bb3-a495-00d695fe1e93"
 SEG2 = "b3f0c7f2-0000-4000-8000-000000000002"
 DEFAULT = ConversionSettings()
+# For records about identities and attributes alone: by default a record without any
+# membership is invalid (events.mapping).
+PROFILE_UPDATES = ConversionSettings(allow_events_without_memberships=True)
 
 
 def sha(text: str) -> str:

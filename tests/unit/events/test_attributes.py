@@ -16,6 +16,7 @@ from target_azure_eventhubs.events import (
 )
 from tests.unit.events.support import (
     EXPECTED,
+    PROFILE_UPDATES,
     RAW_EMAIL,
     event_of,
     reject,
@@ -26,6 +27,7 @@ from tests.unit.events.support import (
 
 def test_attribute_paths_and_json_safe_values() -> None:
     s = ConversionSettings(
+        allow_events_without_memberships=True,
         attribute_fields={
             **DEFAULT_ATTRIBUTE_FIELDS,
             "score": "loyalty.score",
@@ -33,7 +35,7 @@ def test_attribute_paths_and_json_safe_values() -> None:
             "seen": "activity.lastSeen",
             "prefs": "preferences",
             "nothing": "x.y",
-        }
+        },
     )
     record = {
         "ecid": "1",
@@ -66,24 +68,29 @@ def test_attribute_paths_and_json_safe_values() -> None:
     ],
 )
 def test_attribute_values_that_cannot_be_json(value: Any, problem: str) -> None:
-    assert problem in reject({"email": RAW_EMAIL, "first_name": value})
+    assert problem in reject({"email": RAW_EMAIL, "first_name": value}, PROFILE_UPDATES)
 
 
 def test_colliding_attribute_paths() -> None:
     s = ConversionSettings(
-        attribute_fields={"full_name": "person.name", "first_name": "person.name.firstName"}
+        allow_events_without_memberships=True,
+        attribute_fields={"full_name": "person.name", "first_name": "person.name.firstName"},
     )
     reason = reject({"email": RAW_EMAIL, "full_name": "A B", "first_name": "A"}, s)
     assert "'person.name'" in reason and "'person.name.firstName'" in reason
     # Only one of the two has a value: fine.
     assert event_of({"email": "a@example.com", "full_name": "A B"}, s)["person"] == {"name": "A B"}
-    same = ConversionSettings(attribute_fields={"a": "x.y", "b": "x.y"})
+    same = ConversionSettings(
+        allow_events_without_memberships=True, attribute_fields={"a": "x.y", "b": "x.y"}
+    )
     assert "'x.y'" in reject({"email": RAW_EMAIL, "a": 1, "b": 2}, same)
 
 
 def test_unmapped_attributes_collide_with_mapped_attributes_path() -> None:
     s = ConversionSettings(
-        attribute_fields={"tier": "attributes.level"}, include_unmapped_attributes=True
+        allow_events_without_memberships=True,
+        attribute_fields={"tier": "attributes.level"},
+        include_unmapped_attributes=True,
     )
     assert "collide" in reject({"email": RAW_EMAIL, "tier": 1, "level": 2}, s)
     assert event_of({"email": "a@example.com", "tier": 1, "x": 2}, s)["attributes"] == {

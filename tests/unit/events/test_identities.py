@@ -48,12 +48,13 @@ def test_other_hashed_and_plain_namespaces() -> None:
 
 def test_identity_values_lists_numbers_duplicates_and_order() -> None:
     s = ConversionSettings(
+        allow_events_without_memberships=True,
         identity_fields={
             "email": "email_lc_sha256",
             "email2": "email_lc_sha256",
             "crm_id": "crmId",
             "phone": "phone_sha256",
-        }
+        },
     )
     record = {
         "email": [RAW_EMAIL, None, "", "other@example.com"],

@@ -28,13 +28,21 @@ from tests.unit.events.support import (
     sha,
 )
 
+# Records about identities alone: profile updates without memberships are allowed.
 MARKED = ConversionSettings(
+    allow_events_without_memberships=True,
     identity_fields={"email": "Email", "phone": "Phone", "crm": "crmId"},
     hashed_identity_namespaces={"email": "email", "PHONE": "phone"},
 )
-LISTED = ConversionSettings(identity_fields={"crm": "crmId"}, identity_list_field="identities")
+LISTED = ConversionSettings(
+    allow_events_without_memberships=True,
+    identity_fields={"crm": "crmId"},
+    identity_list_field="identities",
+)
 PER_ROW = ConversionSettings(
-    identity_fields={"crm": "crmId"}, segment_namespace_field="segment_namespace"
+    allow_events_without_memberships=True,
+    identity_fields={"crm": "crmId"},
+    segment_namespace_field="segment_namespace",
 )
 
 
@@ -52,7 +60,9 @@ def test_a_marked_custom_namespace_is_hashed_like_email_or_phone() -> None:
 
 def test_a_list_marks_each_namespace_email_and_matching_ignores_case() -> None:
     s = ConversionSettings(
-        identity_fields={"m": "LoyaltyId"}, hashed_identity_namespaces=["loyaltyid"]
+        allow_events_without_memberships=True,
+        identity_fields={"m": "LoyaltyId"},
+        hashed_identity_namespaces=["loyaltyid"],
     )
     assert event_of({"m": " AbC "}, s)["identityMap"] == {"LoyaltyId": [{"id": sha("abc")}]}
     assert s.is_hashed("LOYALTYID") and s.is_hashed("email_lc_sha256") and not s.is_hashed("ecid")
@@ -132,13 +142,21 @@ def test_list_items_join_identity_map_and_fields_in_that_order() -> None:
 
 
 def test_list_items_follow_the_hashing_marks_and_may_be_json_text() -> None:
-    s = ConversionSettings(identity_list_field="ids", hashed_identity_namespaces=["Email"])
+    s = ConversionSettings(
+        allow_events_without_memberships=True,
+        identity_list_field="ids",
+        hashed_identity_namespaces=["Email"],
+    )
     record = {"ids": '[{"namespace": "Email", "id": "  John.Doe@Example.COM "}]'}
     assert event_of(record, s)["identityMap"] == {"Email": [{"id": EMAIL_HASH}]}
 
 
 def test_a_record_whose_only_identities_are_listed_is_valid_and_the_list_is_no_attribute() -> None:
-    s = ConversionSettings(identity_list_field="ids", include_unmapped_attributes=True)
+    s = ConversionSettings(
+        allow_events_without_memberships=True,
+        identity_list_field="ids",
+        include_unmapped_attributes=True,
+    )
     event = event_of({"ids": [{"namespace": "ecid", "id": "E1"}], "tier": "gold"}, s)
     assert event == {
         "attributes": {"tier": "gold"},

@@ -127,6 +127,7 @@ def test_property_valid_records_encode_to_their_event(
 ) -> None:
     record, email = drawn
     s = ConversionSettings(
+        allow_events_without_memberships=True,
         include_unmapped_attributes=unmapped,
         include_segment_names=names,
         include_segment_timestamps=True,

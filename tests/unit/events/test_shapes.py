@@ -18,6 +18,7 @@ from tests.unit.events.support import (
     DEFAULT,
     EMAIL_HASH,
     PHONE_HASH,
+    PROFILE_UPDATES,
     RAW_EMAIL,
     SEG,
     event_of,
@@ -141,11 +142,14 @@ def test_event_shaped_record_mapped_fields_win_over_passed_through_leaves() -> N
 def test_event_shaped_value_vs_object_is_a_collision() -> None:
     record = {"email": "a@example.com", "first_name": "A", "person": {"name": "A B"}}
     record["identityMap"] = {"ecid": [{"id": "1"}]}
-    assert "collides" in reject(record)
+    assert "collides" in reject(record, PROFILE_UPDATES)
 
 
-def test_record_without_segment_is_an_identity_update() -> None:
-    event = event_of({"email": "a@example.com", "first_name": "A"})
+def test_record_without_segment_is_an_identity_update_only_when_allowed() -> None:
+    assert reject({"email": "a@example.com", "first_name": "A"}).startswith(
+        "no segment membership: 'segment_id' (segment_id_field)"
+    )
+    event = event_of({"email": "a@example.com", "first_name": "A"}, PROFILE_UPDATES)
     assert event["segmentMembership"] == {"ups": {}}
     assert event["person"] == {"name": {"firstName": "A"}}
 
