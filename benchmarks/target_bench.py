@@ -20,6 +20,10 @@ Cases (each against a fresh `LocalHubProcess`, hub `profiles` with 4 partitions)
 - target_progress     the `target` case with a progress line and Singer metrics every
                       second (`progress_interval_seconds: 1`); reported with its ratio to
                       `target` and the longest gap between two progress lines.
+- avro, json_schema   Schema Registry encoding (benchmarks/registry_bench.py): the target
+                      against an in-process hub in Entra mode with its registry, `encoding:
+                      json` then the encoding, reported with the ratio of the two (not in the
+                      default run: `--cases target,avro,json_schema`).
 - latency             records trickled into the target's stdin at --latency-rate for
                       --latency-seconds; latency = event's x-opt-enqueued-time (consumer)
                       minus the time the record's line was written to the pipe.
@@ -52,6 +56,7 @@ sys.path.insert(0, str(HERE))
 
 import common  # noqa: E402
 import orjson  # noqa: E402
+import registry_bench  # noqa: E402
 
 ALL_CASES = (
     "sdk_send",
@@ -632,6 +637,10 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
             ratio = cases[name]["records_per_s"] / cases["target"]["records_per_s"]
             goal = 1 - OPTION_COST_MAX
             add(f"{name} / target (records/s)", ratio, f">= {goal:g}", ratio >= goal)
+    for name in registry_bench.CASES:
+        if name in cases:
+            ratio = cases[name]["vs_json_records_per_s"]
+            add(f"{name} / json, same hub (records/s)", ratio, "reported", None)
     if "latency" in cases:
         lat = cases["latency"]
         limit = lat["max_latency_ms"] + FIGURES["latency_p99_slack_ms"]
@@ -720,6 +729,9 @@ def print_table(results: dict[str, Any]) -> None:
             f"{vs_target:>9} {c['cpu_seconds']:>7.2f} {c['max_rss_mb']:>11.1f} "
             f"{c['hub_cpu_seconds']:>9.2f}  {ok}"
         )
+    for name in registry_bench.CASES:
+        if name in cases:
+            registry_bench.print_pair(name, cases[name])
     if "target" in cases:
         one = cases["target"]["one_record_run"]
         print(
@@ -816,7 +828,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sdk_send_worker(args.input, args.connection_string)
         return {}
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
-    unknown = set(cases) - set(ALL_CASES) - set(OPTION_VARIANTS)
+    unknown = set(cases) - set(ALL_CASES) - set(OPTION_VARIANTS) - set(registry_bench.CASES)
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}")
     if args.workdir:
@@ -877,6 +889,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 )
                 if case == "target":
                     result["one_record_run"] = run_fixed_cost(work)
+            elif case in registry_bench.CASES:
+                pair = registry_bench.run_encodings(
+                    work, input_path, args.records, [case], target_command()
+                )
+                result = {**pair[case], "json": pair["json"]}
+                result["vs_json_records_per_s"] = (
+                    pair[case]["records_per_s"] / pair["json"]["records_per_s"]
+                )
             else:
                 result = run_latency(
                     work, args.latency_seconds, args.latency_rate, args.latency_warmup

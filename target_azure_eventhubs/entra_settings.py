@@ -6,6 +6,7 @@ from __future__ import annotations
 from singer_sdk import typing as th
 
 from target_azure_eventhubs.delivery.entra import CREDENTIAL_KINDS
+from target_azure_eventhubs.registry_settings import REGISTRY_SETTINGS
 
 ENTRA_SETTINGS = th.PropertiesList(
     th.Property(
@@ -36,4 +37,6 @@ ENTRA_SETTINGS = th.PropertiesList(
         "`AzureGovernment`, `AzureChina`, or an `https://` URL. A bare `namespace` name takes "
         "that cloud's suffix. Instance discovery is off: no request goes to another cloud.",
     ),
+    # Schema Registry takes Entra ID tokens only: its settings follow the credential's.
+    *REGISTRY_SETTINGS,
 )

@@ -41,6 +41,7 @@ from target_azure_eventhubs.events.properties import PropertyValue, for_schema, 
 from target_azure_eventhubs.held_rows import HeldRows, settings_tag
 from target_azure_eventhubs.invalid_records import InvalidRecords
 from target_azure_eventhubs.reader import where
+from target_azure_eventhubs.schema_registry import SchemaEncoding, SchemaMismatch, body_encoder
 from target_azure_eventhubs.settings import TargetSettings
 
 if t.TYPE_CHECKING:
@@ -113,6 +114,7 @@ class SinkServices:
     invalid: InvalidRecords  # `on_invalid_record`
     current_line: t.Callable[[], int]
     tracker: ChangeTracker | None = None  # with change_tracking
+    encoding: SchemaEncoding | None = None  # encoding: avro or json_schema
 
 
 class EventHubSink(BatchSink):
@@ -161,6 +163,8 @@ class EventHubSink(BatchSink):
         self._metadata = bool(self.include_sdc_metadata_properties)
         self._batched_at: datetime | None = None  # add_record_metadata: this drain's time
         self._mapping_checked = False  # the stream's first record (events.mapping)
+        # Schema Registry encoding: the stream's schema is registered now, once.
+        self._body, self._content_type = body_encoder(services.encoding, self.settings)
 
     def get_sink_record_counter(self) -> metrics.Counter:
         # Records per stream as a Singer metric, as often as the progress lines.
@@ -331,9 +335,9 @@ class EventHubSink(BatchSink):
                 profile = ProfileEvent(profile.identities, profile.attributes, decision.memberships)
             try:
                 out = self._outbound(profile, pending.props, key, pending.meta)
-            except TypeError as exc:  # orjson: nesting beyond its limit, and the like
-                reason = f"its event cannot be encoded as JSON: {exc}"
-                rejected.append((key, pending.line, reason, None))
+            except (TypeError, SchemaMismatch) as exc:  # orjson: nesting beyond its limit...
+                reason = getattr(exc, "reason", None) or f"cannot be encoded as JSON: {exc}"
+                rejected.append((key, pending.line, f"its event {reason}", None))
                 continue
             ready.append(self._drained(pending.order, key, out, pending.line, change))
         self.services.enqueue(ready)
@@ -392,7 +396,8 @@ class EventHubSink(BatchSink):
         key: str = "",
         meta: dict[str, PropertyValue] | None = None,
     ) -> Outbound:
-        body = encode_event(build_event(profile, self.settings))
+        event = build_event(profile, self.settings)
+        body = encode_event(event) if self._body is None else self._body.encode(event)
         properties: dict[str, PropertyValue] = {
             "stream": self.stream_name,
             "segment_ids": ",".join(profile.segment_ids()),
@@ -402,7 +407,7 @@ class EventHubSink(BatchSink):
         if self._batched_at is not None:
             event_metadata(meta, self._batched_at, self.sync_started_at, into=properties)
         if self._cloudevents == "none":
-            return Outbound(body, properties)
+            return Outbound(body, properties, self._content_type)
         # CloudEvents (events.cloudevents): the subject is the profile's key, hashed when
         # the key field is a personal identity.
         subject = profile.first_identity() if self._key_is_personal() else key
@@ -415,7 +420,7 @@ class EventHubSink(BatchSink):
         )
         if self._cloudevents == "binary":
             properties.update(binary_properties(attrs))
-            return Outbound(body, properties)
+            return Outbound(body, properties, self._content_type)
         body = structured_body(attrs, body)
         return Outbound(body, properties, STRUCTURED_CONTENT_TYPE, attrs["id"])
 

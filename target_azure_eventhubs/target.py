@@ -43,6 +43,7 @@ from target_azure_eventhubs.reader import (
 )
 from target_azure_eventhubs.report import Reporter, RunState, log_dry_run, log_summary, stop_reason
 from target_azure_eventhubs.runtime import tune_garbage_collector
+from target_azure_eventhubs.schema_registry import SchemaEncoding
 from target_azure_eventhubs.settings import CONFIG_JSONSCHEMA, TargetSettings
 from target_azure_eventhubs.shutdown import Shutdown
 from target_azure_eventhubs.sink import Drained, EventHubSink, RecordRejected, SinkServices
@@ -70,6 +71,7 @@ class TargetAzureEventHubs(CheckedConfig, Target):
         logging.getLogger("azure").setLevel(logging.WARNING)
         settings = self.settings = TargetSettings.from_config(self.config, self.config_jsonschema)
         self.connection = settings.connection
+        encoding = SchemaEncoding.from_config(self.config, settings.connection)  # before I/O
         self.invalid = InvalidRecords(
             settings.on_invalid_record, settings.dead_letter_path, self.logger
         )
@@ -107,6 +109,7 @@ class TargetAzureEventHubs(CheckedConfig, Target):
             invalid=self.invalid,
             current_line=lambda: self.current_line,
             tracker=self.tracker,
+            encoding=encoding,
         )
         self.max_latency = settings.max_latency
         self._stopped: str | None = None  # why the run stopped early, for the summary

@@ -8,6 +8,7 @@
 - ``GET  /msi/token`` (App Service managed identity, header ``X-IDENTITY-HEADER``)
 - ``GET  /workload-issuer/.well-known/openid-configuration`` and ``/workload-issuer/keys``
   (the issuer of federated tokens)
+- ``/$schemaGroups/...``: Azure Schema Registry (:mod:`.registry`)
 
 Runs on its own thread (a threading HTTP server), beside the hub's event loop.
 """
@@ -27,6 +28,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .authority import EntraAuthority, RequestRecord, TokenError
 from .pki import TlsFiles, make_tls_files
+from .registry import SchemaRegistry
 
 _LOGGER = logging.getLogger("eventhubs_localhub.entra")
 _MAX_BODY = 64 * 1024
@@ -45,9 +47,15 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._answer("POST")
 
+    def do_PUT(self) -> None:
+        self._answer("PUT")
+
     def _answer(self, method: str) -> None:
         authority = self.server.authority
         url = urlsplit(self.path)
+        if url.path.startswith("/$schemaGroups") and self.server.registry is not None:
+            self.server.registry.serve(self, method)
+            return
         parts = [p for p in url.path.split("/") if p]
         query = dict(parse_qsl(url.query))
         form: dict[str, str] = {}
@@ -123,6 +131,7 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], authority: EntraAuthority) -> None:
         super().__init__(address, _Handler)
         self.authority = authority
+        self.registry: SchemaRegistry | None = None
 
 
 class AuthorityServer:
@@ -147,6 +156,9 @@ class AuthorityServer:
         self._tempdir: str | None = None
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        #: Azure Schema Registry, served on the same address (``https://host:port``); its
+        #: tokens name the issuer at the address, known once listening.
+        self.registry: SchemaRegistry | None = None
 
     @property
     def ca_path(self) -> Path:
@@ -167,6 +179,7 @@ class AuthorityServer:
         self._server = server
         self.port = int(server.server_address[1])
         self.authority.base_url = f"https://{self.host}:{self.port}"
+        self.registry = server.registry = SchemaRegistry(self.authority.verifier())
         self._thread = threading.Thread(
             target=server.serve_forever, name="localhub-entra", daemon=True
         )
