@@ -11,6 +11,10 @@ Cases (each against a fresh `LocalHubProcess`, hub `profiles` with 4 partitions)
                       the target would produce, serialized beforehand: create_batch / add /
                       send_batch, no partition key. Timed from client creation to the last
                       send acknowledged.
+- sdk_send_keyed      the same bodies through the SDK's own keyed path: the
+                      producer in buffered mode, `send_event(partition_key=<profile id>)`
+                      per event, flushed at the end: what per-profile keys cost a bare
+                      SDK program. Not in the default run (`--cases sdk_send_keyed,target`).
 - target              the `target-azure-eventhubs` CLI, stdin from the generated file,
                       default per-profile partitioning. Timed from spawn to exit.
 - target_round_robin  the same with `partitioning: round_robin`.
@@ -326,7 +330,8 @@ def verify_hub(
     }
 
 
-def run_sdk_send(work: Path, input_path: Path, records: int) -> dict[str, Any]:
+def run_sdk_send(work: Path, input_path: Path, records: int, keyed: bool = False) -> dict[str, Any]:
+    name = "sdk_send_keyed" if keyed else "sdk_send"
     hub = common.start_hub()
     try:
         hub_cpu0 = common.proc_cpu_seconds(hub.pid)
@@ -339,13 +344,14 @@ def run_sdk_send(work: Path, input_path: Path, records: int) -> dict[str, Any]:
                 str(input_path),
                 "--connection-string",
                 hub.connection_string(),
+                *(["--keyed"] if keyed else []),
             ],
             subprocess.DEVNULL,
-            work / "sdk_send.stderr",
+            work / f"{name}.stderr",
         )
         hub_cpu = common.proc_cpu_seconds(hub.pid) - hub_cpu0
         if child.returncode != 0:
-            raise RuntimeError(f"sdk_send worker failed; see {work / 'sdk_send.stderr'}")
+            raise RuntimeError(f"{name} worker failed; see {work / f'{name}.stderr'}")
         inner = json.loads(child.stdout_lines[-1])
         contents = common.hub_contents(hub.connection_string())
     finally:
@@ -373,14 +379,18 @@ def run_sdk_send(work: Path, input_path: Path, records: int) -> dict[str, Any]:
     }
 
 
-def sdk_send_worker(input_path: Path, connection_string: str) -> None:
-    """Child process of `sdk_send`: prints one JSON line."""
+def sdk_send_worker(input_path: Path, connection_string: str, keyed: bool = False) -> None:
+    """Child process of `sdk_send` (and `sdk_send_keyed`): prints one JSON line."""
     import logging
 
     from azure.eventhub import EventData, EventHubProducerClient
 
     logging.getLogger("azure").setLevel(logging.WARNING)
     bodies = list(expected_bodies(input_path).values())
+    if keyed:
+        keys = [str(r["profile_id"]) for r in common.iter_records(input_path)]
+        keyed_send_worker(bodies, keys, connection_string)
+        return
     cpu0 = time.process_time()
     start = time.perf_counter()
     client = EventHubProducerClient.from_connection_string(
@@ -408,6 +418,42 @@ def sdk_send_worker(input_path: Path, connection_string: str) -> None:
                 "seconds": seconds,
                 "cpu_seconds": cpu,
                 "batches": batches,
+                "events": len(bodies),
+                "mean_body_bytes": sum(map(len, bodies)) / max(1, len(bodies)),
+            }
+        ),
+        flush=True,
+    )
+
+
+def keyed_send_worker(bodies: list[bytes], keys: list[str], connection_string: str) -> None:
+    """`sdk_send_keyed`: the SDK's buffered mode, one partition key per profile."""
+    from azure.eventhub import EventData, EventHubProducerClient
+
+    failed: list[Exception] = []
+    cpu0 = time.process_time()
+    start = time.perf_counter()
+    client = EventHubProducerClient.from_connection_string(
+        connection_string,
+        eventhub_name=common.HUB,
+        buffered_mode=True,
+        on_success=lambda events, pid: None,
+        on_error=lambda events, pid, error: failed.append(error),
+    )
+    with client:
+        for body, key in zip(bodies, keys, strict=True):
+            client.send_event(EventData(body), partition_key=key)
+        client.flush()
+        seconds = time.perf_counter() - start
+        cpu = time.process_time() - cpu0
+    if failed:
+        raise RuntimeError(f"{len(failed)} buffered sends failed: {failed[0]}")
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "cpu_seconds": cpu,
+                "batches": 0,
                 "events": len(bodies),
                 "mean_body_bytes": sum(map(len, bodies)) / max(1, len(bodies)),
             }
@@ -609,6 +655,9 @@ def figures(results: dict[str, Any]) -> list[dict[str, Any]]:
             ">= 1.0",
             ratio >= FIGURES["target_vs_sdk_send_min"],
         )
+    if "target" in cases and "sdk_send_keyed" in cases:
+        ratio = cases["target"]["records_per_s"] / cases["sdk_send_keyed"]["records_per_s"]
+        add("target / sdk_send_keyed (records/s)", ratio, ">= 2.0", ratio >= 2.0)
     if "target" in cases and "target_round_robin" in cases:
         # Time ratio: how much slower round robin is than per-profile keys.
         ratio = cases["target_round_robin"]["seconds"] / cases["target"]["seconds"]
@@ -717,7 +766,7 @@ def print_table(results: dict[str, Any]) -> None:
     )
     print(header)
     print("-" * len(header))
-    for name in ("sdk_send", *TARGET_CASES, *OPTION_VARIANTS):
+    for name in ("sdk_send", "sdk_send_keyed", *TARGET_CASES, *OPTION_VARIANTS):
         if name not in cases:
             continue
         c = cases[name]
@@ -817,6 +866,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="keep the input, configs and stderr logs here (default: a temp dir)",
     )
     p.add_argument("--sdk-send-worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--keyed", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--input", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--connection-string", help=argparse.SUPPRESS)
     return p.parse_args(argv)
@@ -825,10 +875,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.sdk_send_worker:
-        sdk_send_worker(args.input, args.connection_string)
+        sdk_send_worker(args.input, args.connection_string, args.keyed)
         return {}
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
     unknown = set(cases) - set(ALL_CASES) - set(OPTION_VARIANTS) - set(registry_bench.CASES)
+    unknown -= {"sdk_send_keyed"}
     if unknown:
         raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}")
     if args.workdir:
@@ -873,8 +924,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for case in cases:
             print(f"[bench] {case} ...", file=sys.stderr, flush=True)
             load_before = os.getloadavg()[0]
-            if case == "sdk_send":
-                result = run_sdk_send(work, input_path, args.records)
+            if case in ("sdk_send", "sdk_send_keyed"):
+                result = run_sdk_send(work, input_path, args.records, case == "sdk_send_keyed")
             elif case in TARGET_VARIANTS or case in OPTION_VARIANTS:
                 extra, websockets = {**TARGET_VARIANTS, **OPTION_VARIANTS}[case]
                 result = run_target(
