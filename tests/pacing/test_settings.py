@@ -3,6 +3,7 @@ below it, and a one-line refusal of what contradicts itself."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ CONNECTION = {
         ({"throughput_units": None}, None),
         ({"throughput_units": 2}, Pace(2000, 2_000_000)),
         ({"throughput_units": 0.5}, Pace(500, 500_000)),
+        ({"throughput_units": Decimal("1.5")}, Pace(1500, 1_500_000)),  # as the CLI reads it
         ({"throughput_units": 2, "max_events_per_second": 1500}, Pace(1500, 2_000_000)),
         ({"throughput_units": 2, "max_bytes_per_second": 2_000_000}, Pace(2000, 2_000_000)),
         ({"max_events_per_second": 300}, Pace(300, None)),
