@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from tests.entra.support import run_in_process, singer_input
 from tests.schema_registry.support import GROUP, RegistryHub
 
@@ -21,6 +23,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
+@pytest.mark.slow  # two runs and two read-backs: ~6 s
 def test_every_event_decodes_with_the_official_encoder(registry_hub: RegistryHub) -> None:
     text = singer_input("avro", count=4)
     assert run_in_process(registry_hub.config("avro", sender_process=False), text) == 0
