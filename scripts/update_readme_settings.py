@@ -1,6 +1,6 @@
-"""Regenerate the settings table in README.md from `target-azure-eventhubs --about`.
+"""Regenerate the settings table in docs/settings.md from `target-azure-eventhubs --about`.
 
-    .venv/bin/python scripts/update_readme_settings.py          # rewrite README.md
+    .venv/bin/python scripts/update_readme_settings.py          # rewrite docs/settings.md
     .venv/bin/python scripts/update_readme_settings.py --check  # exit 1 if out of date
 
 The table is the one `target-azure-eventhubs --about --format=markdown` prints under
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+README = ROOT / "docs" / "settings.md"
 START = "<!-- settings-table:start -->"
 END = "<!-- settings-table:end -->"
 
@@ -61,7 +61,7 @@ def replace_table(readme: str, table: str) -> str:
     head, sep, rest = readme.partition(START)
     _, sep2, tail = rest.partition(END)
     if not sep or not sep2:
-        raise SystemExit(f"README.md lacks the {START} ... {END} markers")
+        raise SystemExit(f"docs/settings.md lacks the {START} ... {END} markers")
     return f"{head}{START}\n{table}\n{END}{tail}"
 
 
@@ -72,13 +72,15 @@ def main() -> int:
     current = README.read_text(encoding="utf-8")
     updated = replace_table(current, settings_table())
     if updated == current:
-        print("README.md settings table is up to date")
+        print("docs/settings.md settings table is up to date")
         return 0
     if args.check:
-        print("README.md settings table is out of date: run scripts/update_readme_settings.py")
+        print(
+            "docs/settings.md settings table is out of date: run scripts/update_readme_settings.py"
+        )
         return 1
     README.write_text(updated, encoding="utf-8")
-    print("README.md settings table updated")
+    print("docs/settings.md settings table updated")
     return 0
 
 

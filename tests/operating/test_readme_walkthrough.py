@@ -1,7 +1,8 @@
-"""The README's change-tracking walk-through, run as the README tells it: every figure it
-shows comes out of these runs, so the README cannot drift from what the target reports.
+"""The change-tracking walk-through (docs/change-tracking.md, with its dry run in
+docs/operating.md), run as the docs tell it: every figure they show comes out of these
+runs, so the docs cannot drift from what the target reports.
 
-Order, as in the README: a first run of the sample data on a new store; a dry run of the
+Order, as in the docs: a first run of the sample data on a new store; a dry run of the
 second run's input (cust-00007 without one of its memberships); that second run; and the
 exit event read back from the hub with the testing helper.
 """
@@ -24,9 +25,9 @@ SAMPLE = ROOT / "sample_data"
 REMOVED = ('"profile_id":"cust-00007"', '"segment_id":"15a228c5')
 
 
-def readme_block(after: str) -> list[str]:
-    """The lines of the first fenced block after the line containing `after`."""
-    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+def readme_block(after: str, doc: str) -> list[str]:
+    """The lines of the first fenced block of docs/`doc` after the line containing `after`."""
+    lines = (ROOT / "docs" / doc).read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if after in line)
     opening = next(i for i in range(start, len(lines)) if lines[i].startswith("```"))
     closing = next(i for i in range(opening + 1, len(lines)) if lines[i].startswith("```"))
@@ -34,7 +35,7 @@ def readme_block(after: str) -> list[str]:
 
 
 def shown(line: str) -> str:
-    """A README output line as the log has it: without the `# ` and the abridged tail."""
+    """A doc's output line as the log has it: without the `# ` and the abridged tail."""
     return line.removeprefix("# ").removesuffix(", ...").removesuffix("...")
 
 
@@ -74,21 +75,21 @@ def test_the_walkthrough_figures_are_what_the_runs_report(tmp_path: Path) -> Non
         second = run(cut)
         [exit_event] = [e for e in hub.events("profiles", "3") if e.sequence_number == 100]
 
-    walkthrough = readme_block("**Walk-through**")
+    walkthrough = readme_block("**Walk-through**", "change-tracking.md")
     split = next(i for i, line in enumerate(walkthrough) if line.startswith("grep -v"))
     figures = [(line, first) for line in walkthrough[:split] if line.startswith("# ")]
     figures += [(line, second) for line in walkthrough[split:] if line.startswith("# ")]
-    dry_block = readme_block("a dry run of the second run's input")
+    dry_block = readme_block("a dry run of the second run's input", "operating.md")
     figures += [(line, dry) for line in dry_block if re.match(r"(Dry run|Stream|Change)", line)]
     assert len(figures) >= 8
     for line, output in figures:
         expected = shown(line)
         if "store sqlite:////.../" in expected:  # the path is the reader's own
             expected = expected.split("store sqlite:////.../", 1)[1].split(" ", 1)[1]
-        assert expected in output, f"README shows {line!r}; the run reported:\n{output}"
+        assert expected in output, f"the docs show {line!r}; the run reported:\n{output}"
 
-    # The event the README shows, read back: partition and sequence number, and its body.
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    # The event the docs show, read back: partition and sequence number, and its body.
+    readme = (ROOT / "docs" / "change-tracking.md").read_text(encoding="utf-8")
     assert "\npartition 3 #100 id " in readme
     body = json.loads(exit_event.body)
     statuses = {seg: m["status"] for seg, m in body["segmentMembership"]["ups"].items()}
