@@ -10,9 +10,9 @@
 # the SDK's management-plane conftest, and runs tests/livetest against a hub it starts.
 # The hub serves "localhost" on ports 5671 (AMQP/TLS) and 443 (WebSockets), the ports the SDK
 # dials: both must be free, and 443 needs root or net.ipv4.ip_unprivileged_port_start<=443.
-# It takes about half an hour: some tests sleep for minutes by design (--sleep False skips
+# It takes about an hour: some tests sleep for minutes by design (--sleep False skips
 # those sleeps). LIVETEST_PARALLEL=N runs N test files at a time, each in a private network
-# namespace of its own (needs root and unshare): about 15 minutes with N=10.
+# namespace of its own (needs root and unshare): about 25 minutes with N=10.
 # KEEP_LIVETEST_DIR=1 keeps the temporary directory.
 set -euo pipefail
 
