@@ -107,8 +107,9 @@ def test_generated_input_is_deterministic_with_one_event_per_record(tmp_path):
 
 
 def test_change_tracking_benchmark_verifies_every_round(tmp_path, capsys):
-    """benchmarks/changes_bench.py on a small input, both stores, two rounds: every case
-    holds exactly the events its kind of run must send."""
+    """benchmarks/changes_bench.py on a small input, both stores, one round (CI's time
+    budget; the rounds repeat the same code): every case holds exactly the events its kind
+    of run must send."""
     from tests.postgres import find_server_bin
 
     stores = "sqlite,postgresql" if find_server_bin() else "sqlite"
@@ -117,7 +118,7 @@ def test_change_tracking_benchmark_verifies_every_round(tmp_path, capsys):
         import changes_bench
 
         output = tmp_path / "changes.json"
-        args = ["--profiles", "600", "--repeat", "2", "--stores", stores]
+        args = ["--profiles", "600", "--repeat", "1", "--stores", stores]
         changes_bench.main([*args, "--output", str(output), "--workdir", str(tmp_path / "w")])
     finally:
         sys.path.remove(str(BENCH_DIR))
@@ -130,13 +131,13 @@ def test_change_tracking_benchmark_verifies_every_round(tmp_path, capsys):
     for name, case in cases.items():
         assert case["problems"] == [], (name, case["problems"])
         assert case["events_in_hub"] == expected[name.rpartition("_")[2]]
-        assert len(case["runs_seconds"]) == 2
+        assert len(case["runs_seconds"]) == 1
         assert case["seconds"] in case["runs_seconds"]
         assert case["vs_off"] > 0
         # The PostgreSQL server's CPU per run, for its cases only.
         if name.startswith("postgresql_"):
-            assert len(case["server_cpu_runs"]) == 2
+            assert len(case["server_cpu_runs"]) == 1
             assert all(seconds >= 0 for seconds in case["server_cpu_runs"])
         else:
             assert "server_cpu_seconds" not in case
-    assert "median of 2 round(s)" in capsys.readouterr().out
+    assert "median of 1 round(s)" in capsys.readouterr().out
