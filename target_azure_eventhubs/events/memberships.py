@@ -7,9 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import orjson
-
-from target_azure_eventhubs.events.errors import InvalidRecordError, quote
+from target_azure_eventhubs.events.errors import InvalidRecordError, decode_json_text, quote
 from target_azure_eventhubs.events.statuses import normalise_status
 from target_azure_eventhubs.events.times import TIMESTAMP_KEYS, to_epoch_ms, to_iso_utc
 
@@ -106,13 +104,8 @@ def read_segments_field(
     value: Any, memberships: dict[str, dict[str, Any]], settings: ConversionSettings
 ) -> None:
     where = f"field {settings.segments_field!r}"
-    if isinstance(value, str):
-        if not value.strip():
-            return
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise InvalidRecordError(f"{where} is text but not JSON") from None
+    if (value := decode_json_text(value, where)) is None:
+        return
     if isinstance(value, list | tuple):
         for index, item in enumerate(value):
             if not settings.require_status and isinstance(item, str | int | Decimal):

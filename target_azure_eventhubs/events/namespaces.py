@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from target_azure_eventhubs.events.errors import InvalidRecordError, quote
+from target_azure_eventhubs.events.errors import InvalidRecordError, decode_json_text, quote
 from target_azure_eventhubs.events.identities import (
     LOWER_SHA,
     PHONE_SHA,
@@ -108,13 +108,8 @@ def read_identity_list(
 ) -> None:
     """Identities from a list of `{namespace, id}` items (or its JSON text) into `ids`."""
     where = f"identity list field {field!r}"
-    if isinstance(value, str):
-        if not value.strip():
-            return
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            raise InvalidRecordError(f"{where} is text but not JSON") from None
+    if (value := decode_json_text(value, where)) is None:
+        return
     if not isinstance(value, list | tuple):
         raise InvalidRecordError(
             f"{where} must be a list of {_ITEM_SHAPE} objects, got {type(value).__name__}"
