@@ -80,7 +80,8 @@ TARGET_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
 }
 TARGET_CASES = tuple(TARGET_VARIANTS)
 # Content options, each measured against `target` in the same run (`--cases
-# target,identities_hashed,segment_namespaces,record_metadata`); not in the default run.
+# target,identities_hashed,segment_namespaces,record_metadata,application_properties,
+# cloudevents_binary`); not in the default run.
 OPTION_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
     # the email and phone identities under custom namespaces marked for hashing, and an
     # identity list field (absent from the rows: its cost is the lookup)
@@ -102,6 +103,19 @@ OPTION_VARIANTS: dict[str, tuple[dict[str, Any], bool]] = {
         False,
     ),
     "record_metadata": ({"add_record_metadata": True}, False),
+    # three typed properties: two fields of the row and a constant
+    "application_properties": (
+        {
+            "application_properties": {
+                "tier": {"field": "loyalty_tier"},
+                "country": {"field": "country"},
+                "source": {"value": "crm"},
+            }
+        },
+        False,
+    ),
+    # the CloudEvents attributes as application properties; the body is unchanged
+    "cloudevents_binary": ({"cloudevents": "binary"}, False),
 }
 OPTION_COST_MAX = 0.10  # each option: records/s at least 90% of `target`'s
 RSS_PROGRESS_SECONDS = 5  # the --rss-check runs: a progress line every 5 s

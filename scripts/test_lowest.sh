@@ -8,7 +8,7 @@
 # The tests run here are those whose outcome depends on the dependencies' versions: the
 # unit tests (singer-sdk's hooks, the azure-eventhub adapter, encoding byte for byte with
 # the SDK, conversion), the delivery core's property test, and the in-process runs of the
-# target and the SDK against the local hub (tests/core, localhub, integration, input), and
+# target against the local hub (tests/core, integration, input), and
 # every azure-identity credential kind against the hub's Entra mode.
 # The rest of the fast tier (code checks, layout, packaging, the README, change rules and
 # reporting) runs on the newest releases in the full suite.
@@ -32,4 +32,4 @@ assert not wrong, f"not the lowest versions: {wrong}"
 print("lowest versions:", ", ".join(f"{n} {v.strip()}" for n, v in pins))
 PY
 exec "$VENV/bin/python" -m pytest -q -rfE -m "not slow" -n "${TEST_WORKERS:-auto}" \
-  tests/unit tests/core tests/localhub tests/integration tests/input tests/entra/test_credential_kinds.py "$@"
+  tests/unit tests/core tests/integration tests/input tests/entra/test_credential_kinds.py "$@"
