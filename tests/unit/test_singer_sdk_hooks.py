@@ -86,3 +86,21 @@ def test_the_attributes_the_target_reads_are_set_by_singer_sdk() -> None:
 
 
 _FAKE = "Endpoint=sb://adapter-check.invalid/;SharedAccessKeyName=k;SharedAccessKey=" + "a" * 44
+
+
+def test_the_batch_encoding_types_the_batch_reader_uses_are_still_there() -> None:
+    """`batches.py` reads BATCH messages with singer-sdk's own encoding types, which live in
+    a private module (singer-sdk's Target imports them from there too)."""
+    from singer_sdk.helpers import _batch
+
+    def changed(what: str) -> str:
+        return f"singer-sdk {VERSION} changed {what}: adapt target_azure_eventhubs/batches.py"
+
+    encoding_type = getattr(_batch, "BaseBatchFileEncoding", None)
+    formats = getattr(_batch, "BatchFileFormat", None)
+    assert encoding_type is not None and formats is not None, changed("helpers._batch")
+    assert {"JSONL", "PARQUET"} <= {f.name for f in formats}, changed("BatchFileFormat")
+    encoding = encoding_type.from_dict({"format": "jsonl", "compression": "gzip"})
+    assert (encoding.format, encoding.compression) == (formats.JSONL, "gzip"), changed(
+        "BaseBatchFileEncoding.from_dict"
+    )
