@@ -106,13 +106,16 @@ def _entra_refusal(exc: BaseException) -> bool:
 
 def classify(exc: BaseException) -> str:
     """'fatal', 'throttled' or 'transient' for an exception raised by a send."""
-    if isinstance(exc, AuthenticationError) or is_fatal_proxy_refusal(exc):
-        return "fatal"
-    if _entra_refusal(exc):
+    if is_fatal_proxy_refusal(exc) or _entra_refusal(exc):
         return "fatal"
     condition = _condition_of(exc)
-    if condition == "unauthorized-access" and "expired" in str(exc).lower():
-        return "transient"  # a new connection puts a fresh token
+    expired = "expired" in str(exc).lower()
+    if expired and (condition == "unauthorized-access" or isinstance(exc, AuthenticationError)):
+        # The token of an open connection ran out (the SDK renews it only while the
+        # connection works, so an idle spell outlives it): a new connection gets a fresh one.
+        return "transient"
+    if isinstance(exc, AuthenticationError):
+        return "fatal"
     if condition in _FATAL_CONDITIONS:
         return "fatal"
     if "server-busy" in condition:

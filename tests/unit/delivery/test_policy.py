@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
 from azure.eventhub.exceptions import (
     AuthenticationError,
     ConnectError,
     ConnectionLostError,
     EventDataSendError,
+    EventHubError,
     OperationTimeoutError,
 )
 
@@ -32,10 +34,20 @@ def _with_condition(exc_type: type[Exception], condition: str, text: str = "fail
     return exc
 
 
+def _expired_client_secret() -> Exception:
+    """As the SDK raises it: a bare EventHubError while handling azure-identity's refusal."""
+    wrapped = EventHubError("Authentication failed")
+    wrapped.__context__ = ClientAuthenticationError("AADSTS7000222: client secret is expired")
+    return wrapped
+
+
 @pytest.mark.parametrize(
     ("exc", "kind"),
     [
         (AuthenticationError("CBS put-token failed 401"), "fatal"),
+        # the token of a connection idle past its life: the next connection gets a new one
+        (AuthenticationError("CBS Authentication Expired."), "transient"),
+        (_expired_client_secret(), "fatal"),  # an Entra ID refusal, whatever its words
         (_with_condition(ConnectError, "not-found"), "fatal"),
         (_with_condition(ConnectError, "unauthorized-access"), "fatal"),
         (
