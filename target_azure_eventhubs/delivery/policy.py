@@ -129,13 +129,16 @@ def describe_failure(exc: BaseException, spec: ConnectionSpec, hub: str) -> str:
     """A secret-free sentence saying what went wrong and where."""
     where = spec.describe(hub)
     if isinstance(exc, AuthenticationError):
+        if _entity_missing(exc):
+            missing = _FATAL_CONDITIONS["not-found"]
+            return f"Cannot send to {where}: {missing} ({reason_line(exc)})"
         return f"Event Hubs refused the credentials for {where}: the key or token was rejected"
     if problem := proxy_failure(exc, spec.proxy):
         return f"Cannot send to {where}: {problem}"
     condition = _condition_of(exc)
     if reason := _FATAL_CONDITIONS.get(condition):
-        return f"Cannot send to {where}: {reason} ({first_line(exc)})"
-    text = f"Cannot send to {where}: {type(exc).__name__}: {first_line(exc)}"
+        return f"Cannot send to {where}: {reason} ({reason_line(exc)})"
+    text = f"Cannot send to {where}: {type(exc).__name__}: {reason_line(exc)}"
     if spec.ignored_proxy_variable and "Failed to initiate the connection" in str(exc):
         text += (
             f" ({spec.ignored_proxy_variable} is set, but transport_type 'amqp' does not use "
@@ -144,9 +147,21 @@ def describe_failure(exc: BaseException, spec: ConnectionSpec, hub: str) -> str:
     return text
 
 
-def first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
+def reason_line(exc: BaseException) -> str:
+    """One line saying why: the service's own `Description:` where the SDK's message
+    carries one (a refused token's first line is only "CBS Token authentication failed."),
+    else the message's first line."""
+    lines = str(exc).strip().splitlines()
+    for line in lines:
+        if line.startswith("Description:"):
+            return line.removeprefix("Description:").strip()[:300]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def _entity_missing(exc: BaseException) -> bool:
+    # The service refuses a token for an event hub the namespace lacks with status 404.
+    text = str(exc)
+    return "Status code: 404" in text or "could not be found" in text
 
 
 def backoff_delay(attempt: int, kind: str, options: DeliveryOptions) -> float:

@@ -28,7 +28,7 @@ from target_azure_eventhubs.delivery.policy import (
     backoff_delay,
     classify,
     describe_failure,
-    first_line,
+    reason_line,
 )
 from target_azure_eventhubs.errors import DeliveryError
 
@@ -101,7 +101,7 @@ def probe_with_retries(  # noqa: PLR0917  (the delivery's parts a retry needs)
                 "Connecting to %s failed (%s, %s); retry %d/%d in %.1f s",
                 spec.describe(hub),
                 kind,
-                first_line(cause) if cause is not None else error,
+                reason_line(cause) if cause is not None else error,
                 attempt,
                 options.max_retries,
                 delay,

@@ -40,7 +40,7 @@ from target_azure_eventhubs.delivery.policy import (
     backoff_delay,
     classify,
     describe_failure,
-    first_line,
+    reason_line,
 )
 from target_azure_eventhubs.delivery.probe import probe_with_retries
 from target_azure_eventhubs.errors import DeliveryError
@@ -376,7 +376,7 @@ class _Sender:
             self.delivery._fail(error)
         except Exception as exc:  # a bug must still stop STATE, loudly
             self.delivery._fail(
-                DeliveryError(f"sender for event hub '{self.hub.hub}' crashed: {first_line(exc)}")
+                DeliveryError(f"sender for event hub '{self.hub.hub}' crashed: {reason_line(exc)}")
             )
         finally:
             if self.client is not None:
@@ -465,7 +465,7 @@ class _Sender:
                     self.hub.hub,
                     queue.label,
                     kind,
-                    first_line(exc),
+                    reason_line(exc),
                     attempt,
                     options.max_retries,
                     delay,

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 
 from azure.eventhub import EventData, EventHubConsumerClient
 
+from target_azure_eventhubs.delivery.policy import reason_line
+
 _T = TypeVar("_T")
 
 
@@ -312,7 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     except Exception as exc:  # one line for the user, whatever the SDK raised
         where = parts.get("endpoint", "").removeprefix("sb://").strip("/") or "?"
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        reason = reason_line(exc)
         sys.exit(f"Cannot read event hub '{hub}' in namespace '{where}': {reason}")
     events.sort(key=lambda e: (e.enqueued_ms or 0, e.partition_id, e.sequence_number))
     for event in events[-args.last :] if args.last else events:

@@ -103,10 +103,12 @@ class _StaticCredential:
         return AccessToken(self.token, int(time.time()) + 3600)
 
 
-def _bearer_producer(hub: LocalHub, token: str) -> EventHubProducerClient:
+def _bearer_producer(
+    hub: LocalHub, token: str, eventhub: str = "profiles"
+) -> EventHubProducerClient:
     return EventHubProducerClient(
         fully_qualified_namespace=f"127.0.0.1:{hub.port}",
-        eventhub_name="profiles",
+        eventhub_name=eventhub,
         credential=_StaticCredential(token),  # type: ignore[arg-type]
         use_tls=False,
         **FAST_FAIL,
@@ -125,6 +127,20 @@ def test_bearer_tokens() -> None:
         ):
             producer.send_batch([EventData(b"nope")])
         assert hub.event_count("profiles") == 1
+
+
+def test_a_token_for_an_unknown_hub_is_refused_with_404() -> None:
+    # As the service does (the SDK's live test test_client_invalid_credential expects it):
+    # a valid token is refused for an event hub that does not exist, before any link.
+    tokens = {"good-entra-token": {"Send", "Listen"}}
+    with LocalHub(hubs={"profiles": 2}, accepted_bearer_tokens=tokens) as hub:
+        with (
+            _bearer_producer(hub, "good-entra-token", eventhub="fakehub") as producer,
+            pytest.raises(AuthenticationError, match="Status code: 404") as info,
+        ):
+            producer.create_batch(partition_id="0")
+        assert "The messaging entity 'sb://" in str(info.value)
+        assert "/fakehub' could not be found." in str(info.value)
 
 
 def test_unknown_hub_is_a_clear_error(hub: LocalHub, make_producer, make_consumer) -> None:

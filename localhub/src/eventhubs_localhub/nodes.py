@@ -59,6 +59,12 @@ def handle_cbs(conn: ConnectionView, request: dict[str, Any]) -> bytes:
     except AuthError as exc:
         _LOGGER.warning("auth failure on %s: put-token for %s: %s", conn.peer, audience, exc.reason)
         return _reply(request, 401, f"Unauthorized: {exc.reason}")
+    # As the service does: a token for an entity the namespace lacks is refused (404), so
+    # a client learns of a misspelt event hub when it authenticates, before any link.
+    entity = grant.path.split("/", 1)[0]
+    if entity and conn.server.storage.get(entity) is None:
+        _LOGGER.warning("put-token on %s for %s: no such event hub", conn.peer, audience)
+        return _reply(request, 404, f"The messaging entity '{audience}' could not be found.")
     lifetime = conn.server.faults.forced_token_lifetime
     if lifetime is not None:
         grant = Grant(grant.path, grant.rights, min(grant.expires_at, time.time() + lifetime))
