@@ -4,6 +4,8 @@ identity it serves; exit code, STATE and the events read back are checked."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +62,15 @@ def test_the_target_command_with_the_managed_identity_of_the_hub_command(
         assert hub.control("count cli") == "OK 3"
         events = read_events(authority, tenant, ca, endpoint, "cli", 3)
     assert segments(events) == expected_segments("cli")
+
+
+def test_the_hub_command_with_entra_takes_the_tls_port_asked_for(tmp_path: Path) -> None:
+    """`--entra` serves TLS with a certificate of its own: `tls_port=0` must still mean a
+    free port, not the command's default 5671 (taken here, by this test or by another)."""
+    with socket.socket() as holder:
+        with contextlib.suppress(OSError):  # already taken: the same situation
+            holder.bind(("127.0.0.1", 5671))
+            holder.listen()
+        args = ["--entra", "--entra-dir", str(tmp_path / "entra")]
+        with LocalHubProcess(hubs={"cli": 1}, tls_port=0, extra_args=args) as hub:
+            assert hub.tls_port not in (None, 0, 5671)

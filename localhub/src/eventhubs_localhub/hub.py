@@ -364,7 +364,9 @@ class LocalHubProcess(WebSocketAddresses):
             cmd += ["--control-port", str(self.control_port)]
         if self.tls_cert and self.tls_key:
             cmd += ["--tls-cert", self.tls_cert, "--tls-key", self.tls_key]
-            cmd += ["--tls-port", str(self.tls_port)]
+        # Always: `--entra` serves TLS with a certificate of its own, and the command's
+        # default port (5671) may be taken where 0 (a free port) is meant.
+        cmd += ["--tls-port", str(self.tls_port)]
         if self.ws_port is not None:
             cmd += ["--ws-port", str(self.ws_port)]
         return cmd + self.extra_args
