@@ -13,11 +13,18 @@ use; what the SDK's conftest gets from Azure comes from here instead:
 
 Tests that need what no local server has (a storage account, the fault-injector binary,
 public DNS) skip themselves or are deselected below, each with its reason.
+
+Under pytest-xdist (``-n N``) one hub serves every worker: the controlling process starts it,
+with a pool of hubs for each worker, and hands the test CA and the accepted token to the
+workers through the environment. Most of these tests wait (for idle timeouts, for receivers
+to give up), so many workers share two cores well.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
+import resource
 import secrets
 import tempfile
 import time
@@ -34,23 +41,45 @@ from azure.eventhub import EventHubProducerClient, TransportType
 from azure.eventhub._pyamqp import ReceiveClient
 from azure.eventhub._pyamqp.authentication import SASTokenAuth
 from eventhubs_localhub import DEFAULT_KEY, DEFAULT_KEY_NAME, LISTEN, MANAGE, SEND, LocalHub
-from eventhubs_localhub.entra.pki import make_tls_files
+from eventhubs_localhub.entra.pki import TlsFiles, make_tls_files
 
 HOST = "localhost"
 PARTITION_COUNT = 2
-POOL_SIZE = int(os.environ.get("LIVETEST_HUB_POOL", "400"))
+POOL_SIZE = int(os.environ.get("LIVETEST_HUB_POOL", "300"))  # hubs for each worker
 CONN_STR = "Endpoint=sb://{}/;SharedAccessKeyName={};SharedAccessKey={};EntityPath={}"
 
 # Tests that cannot pass against any local server, with the reason.
 DESELECTED: dict[str, str] = {}
+# Collected first, longest first (from --durations), each followed by another test:
+# pytest-xdist hands each worker two tests to begin with, so every worker starts at most one
+# of these, and the run is not left waiting on them at the end. They wait for minutes by
+# design (idle timeouts, the SDK's retry delays).
+LONGEST_FIRST = (
+    "test_client_invalid_credential_async",
+    "test_send_with_long_interval_async",
+    "test_send_with_long_interval_sync",
+    "test_client_invalid_credential",
+    "test_long_sleep",
+    "test_send_with_invalid_hostname_async",
+    "test_send_batch_with_invalid_hostname",
+    "test_receive_with_event_position_async",
+    "test_client_with_ssl_context_async",
+    "test_receive_with_event_position_sync",
+    "test_send_with_timing_configuration",
+)
 
-_TLS = make_tls_files(Path(tempfile.mkdtemp(prefix="localhub-livetests-")), (HOST, "127.0.0.1"))
+# Made once, in the controlling process; xdist workers inherit them through the environment.
+if "LIVETEST_TLS_DIR" not in os.environ:
+    os.environ["LIVETEST_TLS_DIR"] = tempfile.mkdtemp(prefix="localhub-livetests-")
+    os.environ["LIVETEST_BEARER_TOKEN"] = secrets.token_urlsafe(32)
+    make_tls_files(Path(os.environ["LIVETEST_TLS_DIR"]), (HOST, "127.0.0.1"))
+_tls_dir = Path(os.environ["LIVETEST_TLS_DIR"])
+_TLS = TlsFiles(_tls_dir / "ca.pem", _tls_dir / "server.pem", _tls_dir / "server.key")
+_BEARER_TOKEN = os.environ["LIVETEST_BEARER_TOKEN"]
 # Before any TLS context exists: OpenSSL's default trust store, for the SDK, websocket-client
 # and aiohttp alike.
 os.environ["SSL_CERT_FILE"] = str(_TLS.ca)
 certifi.where = lambda: str(_TLS.ca)  # the tests that build their own SSL context load this
-
-_BEARER_TOKEN = secrets.token_urlsafe(32)
 
 
 class _Credential:
@@ -91,9 +120,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--sleep", action="store", default="True", help="sleep on reconnect test")
 
 
+def _worker_ids(config: pytest.Config) -> list[str]:
+    workers = int(getattr(config.option, "numprocesses", 0) or 0)
+    return [f"gw{i}" for i in range(workers)] if workers else ["main"]
+
+
+def _worker_id(config: pytest.Config) -> str:
+    workerinput = getattr(config, "workerinput", None)
+    return str(workerinput["workerid"]) if workerinput else "main"
+
+
+_HUB = pytest.StashKey[LocalHub]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "liveTest: mark test to be a live test only")
     config.addinivalue_line("markers", "no_amqpproxy: opt out of amqp proxy recording")
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker: the controlling process serves the hub
+    config.stash[_HUB] = LocalHub(
+        {f"{w}-eh{i}": PARTITION_COUNT for w in _worker_ids(config) for i in range(POOL_SIZE)},
+        host=HOST,
+        tls_cert=str(_TLS.cert),
+        tls_key=str(_TLS.key),
+        tls_port=5671,
+        ws_port=443,
+        accepted_bearer_tokens={_BEARER_TOKEN: {SEND, LISTEN, MANAGE}},
+    ).start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    hub = config.stash.get(_HUB, None)
+    if hub is not None:
+        hub.stop()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -103,38 +162,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         (dropped if base in DESELECTED else kept).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
+
+    def rank(item: pytest.Item) -> int:
+        base = item.name.split("[")[0]
+        return LONGEST_FIRST.index(base) if base in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    ranked = sorted(kept, key=rank)
+    longest = [item for item in ranked if rank(item) < len(LONGEST_FIRST)]
+    others = ranked[len(longest) :]
+    paired = itertools.zip_longest(longest, others[: len(longest)])
+    items[:] = [item for pair in paired for item in pair if item is not None]
+    items += others[len(longest) :]
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        terminalreporter.write_line(
+            f"CPU seconds: {own.ru_utime + own.ru_stime:.0f} in the hub and pytest's "
+            f"controlling process, {children.ru_utime + children.ru_stime:.0f} in the workers"
+        )
     terminalreporter.write_sep("-", "deselected: need what no local server has")
     for name, reason in DESELECTED.items():
         terminalreporter.write_line(f"{name}: {reason}")
-
-
-@pytest.fixture(scope="session")
-def localhub() -> Iterator[LocalHub]:
-    hub = LocalHub(
-        {f"eh{i}": PARTITION_COUNT for i in range(POOL_SIZE)},
-        host=HOST,
-        tls_cert=str(_TLS.cert),
-        tls_key=str(_TLS.key),
-        tls_port=5671,
-        ws_port=443,
-        accepted_bearer_tokens={_BEARER_TOKEN: {SEND, LISTEN, MANAGE}},
-    )
-    with hub:
-        yield hub
 
 
 _next_hub = iter(range(POOL_SIZE))
 
 
 @pytest.fixture
-def live_eventhub(localhub: LocalHub) -> dict[str, str]:
+def live_eventhub(request: pytest.FixtureRequest) -> dict[str, str]:
     """A hub no other test has used, as upstream's fixture creates one per test."""
     try:
-        name = f"eh{next(_next_hub)}"
+        name = f"{_worker_id(request.config)}-eh{next(_next_hub)}"
     except StopIteration:
         pytest.fail(f"the pool of {POOL_SIZE} hubs is used up: raise LIVETEST_HUB_POOL")
     return {
