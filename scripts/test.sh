@@ -5,6 +5,7 @@
 #   bash scripts/test.sh --fast     # unit, property and in-process local-hub tests, plus
 #                                   # ruff check, ruff format --check and mypy (under 2 min)
 #   bash scripts/test.sh --help     # this text
+#   bash scripts/test.sh --install-only   # only make .venv (.ci/run: beside other set-up)
 #   bash scripts/test.sh [--fast] ARGS...   # extra arguments go to pytest, e.g.
 #                                   # tests/unit, -k proxy, -n 0 (serial), --durations=30
 #
@@ -28,6 +29,7 @@ tier=full
 case "${1:-}" in
   -h|--help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; exit 0 ;;
   --fast) tier=fast; shift ;;
+  --install-only) tier=none ;;
 esac
 
 if [ ! -x .venv/bin/python ]; then
@@ -36,6 +38,10 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ./localhub -e ".[test]"
+
+if [ "$tier" = none ]; then
+  exit 0
+fi
 
 if [ "$tier" = fast ]; then
   exec .venv/bin/python -m pytest -v -rA -n "${TEST_WORKERS:-4}" -m "not slow" "$@"

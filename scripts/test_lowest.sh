@@ -4,6 +4,8 @@
 # which runs on the newest releases.
 #
 #   bash scripts/test_lowest.sh          # extra arguments go to pytest
+#   bash scripts/test_lowest.sh --install-only   # only make .venv-lowest (.ci/run does this
+#                                                # beside the full suite)
 #
 # The tests run here are those whose outcome depends on the dependencies' versions: the
 # unit tests (singer-sdk's hooks, the azure-eventhub adapter, encoding byte for byte with
@@ -22,7 +24,10 @@ VENV=.venv-lowest
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+# The editable installs write egg-info into the checkout: under the lock the suite's builds
+# take (tests/services.py, source_tree_lock), as .ci/run makes this venv beside the suite.
+lock="${TMPDIR:-/tmp}/target-azure-eventhubs-build-$(printf %s "$ROOT" | sha256sum | cut -c1-16).lock"
+flock "$lock" "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
   --constraint ci/lowest-versions.txt -e ./localhub -e ".[test]"
 "$VENV/bin/python" - <<'PY'
 import importlib.metadata as m
@@ -31,5 +36,8 @@ wrong = [(n, v.strip(), m.version(n)) for n, v in pins if m.version(n) != v.stri
 assert not wrong, f"not the lowest versions: {wrong}"
 print("lowest versions:", ", ".join(f"{n} {v.strip()}" for n, v in pins))
 PY
+if [ "${1:-}" = --install-only ]; then
+  exit 0
+fi
 exec "$VENV/bin/python" -m pytest -q -rfE -m "not slow" -n "${TEST_WORKERS:-auto}" \
   tests/unit tests/core tests/integration tests/input tests/entra/test_credential_kinds.py "$@"
