@@ -18,7 +18,12 @@ from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_azure_eventhubs.changes.tracker import Change, ChangeTracker, Refused
-from target_azure_eventhubs.delivery.encoding import Outbound, message_id_for, message_size
+from target_azure_eventhubs.delivery.encoding import (
+    MESSAGE_ID,
+    Outbound,
+    message_id_for,
+    message_size,
+)
 from target_azure_eventhubs.errors import InputError, InvalidRecordFailure
 from target_azure_eventhubs.events import (
     ConversionSettings,
@@ -30,7 +35,7 @@ from target_azure_eventhubs.events import (
 )
 from target_azure_eventhubs.events.cloudevents import (
     STRUCTURED_CONTENT_TYPE,
-    binary_properties,
+    add_binary_properties,
     event_time,
     structured_body,
 )
@@ -160,6 +165,7 @@ class EventHubSink(BatchSink):
         self._cloudevents = message.cloudevents
         self._ce_source = message.cloudevents_source.replace("{stream}", stream_name)
         self._ce_type = message.cloudevents_type.replace("{stream}", stream_name)
+        self._subject_personal = self._key_is_personal()  # CloudEvents' subject: hashed
         self._metadata = bool(self.include_sdc_metadata_properties)
         self._batched_at: datetime | None = None  # add_record_metadata: this drain's time
         self._mapping_checked = False  # the stream's first record (events.mapping)
@@ -410,17 +416,25 @@ class EventHubSink(BatchSink):
             return Outbound(body, properties, self._content_type)
         # CloudEvents (events.cloudevents): the subject is the profile's key, hashed when
         # the key field is a personal identity.
-        subject = profile.first_identity() if self._key_is_personal() else key
+        subject = profile.first_identity() if self._subject_personal else key
+        time = event_time(profile.all_memberships())
+        if self._cloudevents == "binary":
+            add_binary_properties(
+                properties,
+                event_id=MESSAGE_ID,  # the encoder writes the message id it computes anyway
+                source=self._ce_source,
+                type_=self._ce_type,
+                subject=subject,
+                time=time,
+            )
+            return Outbound(body, properties, self._content_type)
         attrs = cloudevent_attributes(
             event_id=message_id_for(body),
             source=self._ce_source,
             type_=self._ce_type,
             subject=subject,
-            time=event_time(profile.all_memberships()),
+            time=time,
         )
-        if self._cloudevents == "binary":
-            properties.update(binary_properties(attrs))
-            return Outbound(body, properties, self._content_type)
         body = structured_body(attrs, body)
         return Outbound(body, properties, STRUCTURED_CONTENT_TYPE, attrs["id"])
 

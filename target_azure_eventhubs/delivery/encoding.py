@@ -20,6 +20,7 @@ refuse an event too large for the hub while the sender process does the encoding
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import struct
 from collections.abc import Mapping, Sequence
@@ -34,7 +35,17 @@ from target_azure_eventhubs.delivery import sdk
 CONTENT_TYPE = "application/json"
 MESSAGE_ID_CHARS = 32
 
-PropertyValue = str | bool | int | float | datetime
+
+class _MessageId(enum.Enum):
+    MESSAGE_ID = "the event's message id"
+
+
+#: An application property value standing for the event's own message id (CloudEvents'
+#: `id`): the sender process writes the id it computes from the body as it encodes, so the
+#: body is hashed once and the id never crosses between the processes.
+MESSAGE_ID = _MessageId.MESSAGE_ID
+
+PropertyValue = str | bool | int | float | datetime | _MessageId
 
 _PROPERTIES = b"\x00\x53\x73"  # described, smallulong 0x73: amqp:properties:list
 _APPLICATION_PROPERTIES = b"\x00\x53\x74"  # amqp:application-properties:map
@@ -141,6 +152,8 @@ def _value(value: PropertyValue) -> bytes:
 
 
 def _value_size(value: PropertyValue) -> int:
+    if value is MESSAGE_ID:
+        return MESSAGE_ID_CHARS + 2
     if isinstance(value, str):
         v = len(value) if value.isascii() else len(value.encode("utf-8"))
         return v + (2 if v <= 255 else 5)
@@ -166,7 +179,10 @@ def encode_event_message(
     )
     parts = [_PROPERTIES, _compound(0xC0, 0xD0, _PROPERTY_FIELDS, fields)]
     if properties:
-        pairs = b"".join(_string(k) + _value(v) for k, v in properties.items())
+        pairs = b"".join(
+            _string(k) + (_string(message_id) if v is MESSAGE_ID else _value(v))
+            for k, v in properties.items()
+        )
         parts += [_APPLICATION_PROPERTIES, _compound(0xC1, 0xD1, len(properties) * 2, pairs)]
     parts += [_DATA, _variable(0xA0, 0xB0, body)]
     return b"".join(parts)
@@ -192,11 +208,19 @@ def encode_message(
     if message_id is not None or content_type != CONTENT_TYPE:
         message_id = message_id_for(body) if message_id is None else message_id
         return encode_event_message(body, message_id, properties, content_type)
-    parts = [_PROPERTIES_HEAD, message_id_for(body).encode("ascii"), _PROPERTIES_TAIL]
+    message_id = message_id_for(body)
+    parts = [_PROPERTIES_HEAD, message_id.encode("ascii"), _PROPERTIES_TAIL]
     if properties:
         pairs = b"".join(
             [
-                _name(k) + (_string(v) if type(v) is str else _value(v))
+                _name(k)
+                + (
+                    _string(v)
+                    if type(v) is str
+                    else _string(message_id)
+                    if v is MESSAGE_ID
+                    else _value(v)
+                )
                 for k, v in properties.items()
             ]
         )
@@ -242,6 +266,19 @@ _FIXED_PROPERTIES_SIZE = len(_PROPERTIES) + _compound_size(
 )
 
 
+_KEY_SIZES: dict[str, int] = {}
+_KEY_SIZES_KEPT = 1024
+
+
+def _key_size(key: str) -> int:
+    """An application property name's encoded size (a string), remembered for the next."""
+    k = len(key) if key.isascii() else len(key.encode("utf-8"))
+    size = k + (2 if k <= 255 else 5)
+    if len(_KEY_SIZES) < _KEY_SIZES_KEPT:
+        _KEY_SIZES[key] = size
+    return size
+
+
 def message_size(
     body_size: int, properties: Mapping[str, PropertyValue], content_type: str = CONTENT_TYPE
 ) -> int:
@@ -257,16 +294,18 @@ def message_size(
     if properties:
         pairs = 0
         for key, value in properties.items():
-            k = len(key) if key.isascii() else len(key.encode("utf-8"))
+            k = _KEY_SIZES.get(key)  # the few names every event repeats
+            if k is None:
+                k = _key_size(key)
             if type(value) is str:
                 v = len(value) if value.isascii() else len(value.encode("utf-8"))
-                pairs += k + v + (2 if k <= 255 else 5) + (2 if v <= 255 else 5)
+                pairs += k + v + (2 if v <= 255 else 5)
             elif type(value) is datetime:  # add_record_metadata: four per event
-                pairs += k + (2 if k <= 255 else 5) + 9
+                pairs += k + 9
             elif type(value) is int:
-                pairs += k + (2 if k <= 255 else 5) + (2 if -128 <= value <= 127 else 9)
+                pairs += k + (2 if -128 <= value <= 127 else 9)
             else:
-                pairs += k + (2 if k <= 255 else 5) + _value_size(value)
+                pairs += k + _value_size(value)
         count = len(properties) * 2
         size += len(_APPLICATION_PROPERTIES) + pairs + (3 if count <= 255 and pairs < 255 else 9)
     return size

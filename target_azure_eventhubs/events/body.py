@@ -17,7 +17,7 @@ from target_azure_eventhubs.events.times import TIMESTAMP_KEYS
 def build_event(profile: ProfileEvent, settings: ConversionSettings) -> dict[str, Any]:
     """The event object: attributes at their paths, segmentMembership, identityMap."""
     event: dict[str, Any] = dict(profile.attributes)
-    members = _members(profile.memberships, settings)
+    members = _members(profile.memberships, settings) if profile.memberships else {}
     if profile.others:
         event["segmentMembership"] = _namespaces(members, profile.others, settings)
     else:
@@ -38,7 +38,11 @@ def _namespaces(
     sections: dict[str, Any] = {settings.segment_namespace: members} if members else {}
     for namespace, entries in others.items():
         if entries:
-            sections.setdefault(namespace, {}).update(_members(entries, settings))
+            known = sections.get(namespace)
+            if known is None:
+                sections[namespace] = _members(entries, settings)
+            else:
+                known.update(_members(entries, settings))
     return sections or {settings.segment_namespace: members}
 
 

@@ -30,8 +30,25 @@ DEFAULT_SOURCE = "/target-azure-eventhubs/streams/{stream}"
 DEFAULT_TYPE = "com.github.target-azure-eventhubs.segment-membership"
 
 
+# The binary mode's property names: the same string objects on every event, so a chunk of
+# events pickles each name once.
+_BINARY_NAMES = {
+    name: PREFIX + name for name in ("specversion", "id", "source", "type", "subject", "time")
+}
+
+
 def event_time(memberships: Mapping[str, Mapping[str, Any]]) -> datetime | None:
     """The latest `lastQualificationTime` among the memberships (canonical UTC strings)."""
+    if len(memberships) == 1:  # most events: one parse, no comparison
+        for entry in memberships.values():
+            when = entry.get("lastQualificationTime")
+            if isinstance(when, str):
+                try:
+                    parsed = datetime.fromisoformat(when)
+                except ValueError:
+                    return None
+                return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        return None
     latest: datetime | None = None
     for entry in memberships.values():
         when = entry.get("lastQualificationTime")
@@ -47,9 +64,10 @@ def event_time(memberships: Mapping[str, Mapping[str, Any]]) -> datetime | None:
 
 
 def attributes(
-    *, event_id: str, source: str, type_: str, subject: str | None, time: datetime | None
+    *, event_id: object, source: str, type_: str, subject: str | None, time: datetime | None
 ) -> dict[str, Any]:
-    """The context attributes, in the order both modes write them."""
+    """The context attributes, in the order both modes write them. `event_id` is the
+    message id, or (binary mode) the encoder's stand-in for it."""
     attrs: dict[str, Any] = {
         "specversion": SPECVERSION,
         "id": event_id,
@@ -63,9 +81,31 @@ def attributes(
     return attrs
 
 
+def add_binary_properties(
+    into: dict[str, Any],
+    *,
+    event_id: object,
+    source: str,
+    type_: str,
+    subject: str | None,
+    time: datetime | None,
+) -> None:
+    """Binary mode's application properties, added to an event's others: the same as
+    `binary_properties(attributes(...))`, written straight in (once per event)."""
+    names = _BINARY_NAMES
+    into[names["specversion"]] = SPECVERSION
+    into[names["id"]] = event_id
+    into[names["source"]] = source
+    into[names["type"]] = type_
+    if subject:
+        into[names["subject"]] = subject
+    if time is not None:
+        into[names["time"]] = time
+
+
 def binary_properties(attrs: Mapping[str, Any]) -> Iterable[tuple[str, Any]]:
     """Application properties of binary mode (`time` stays a datetime: an AMQP timestamp)."""
-    return ((PREFIX + name, value) for name, value in attrs.items())
+    return ((_BINARY_NAMES.get(name) or PREFIX + name, value) for name, value in attrs.items())
 
 
 def _rfc3339(value: datetime) -> str:

@@ -102,6 +102,12 @@ def row_metadata(
     return out
 
 
+# The last event's `_sdc_*` map, by its inputs: the rows read within one millisecond share
+# their row map (row_metadata), and a drain's events their batch time, so most events of a
+# drain add the same map (one dict update each).
+_last_event: tuple[object, datetime | None, int, dict[str, PropertyValue]] = (None, None, 0, {})
+
+
 def event_metadata(
     row: Mapping[str, PropertyValue] | None,
     batched_at: datetime,
@@ -110,7 +116,26 @@ def event_metadata(
 ) -> dict[str, PropertyValue]:
     """An event's `_sdc_*` properties in singer-sdk's order: its row's, and the batch's;
     added to `into` (its other properties) when given."""
-    out: dict[str, PropertyValue] = {} if into is None else into
+    global _last_event  # noqa: PLW0603  (a one-entry cache)
+    last_row, last_batched, last_started, last_out = _last_event
+    if row is last_row and batched_at is last_batched and sync_started_ms == last_started:
+        if into is None:
+            return dict(last_out)
+        into.update(last_out)
+        return into
+    built = _event_metadata(row, batched_at, sync_started_ms)
+    if row is not None:  # a row map is shared and never changed (row_metadata)
+        _last_event = (row, batched_at, sync_started_ms, built)
+    if into is None:
+        return dict(built)
+    into.update(built)
+    return into
+
+
+def _event_metadata(
+    row: Mapping[str, PropertyValue] | None, batched_at: datetime, sync_started_ms: int
+) -> dict[str, PropertyValue]:
+    out: dict[str, PropertyValue] = {}
     if row:
         for name, value in row.items():  # in singer-sdk's order (row_metadata)
             out[name] = value

@@ -76,9 +76,11 @@ class ProfileEvent:
         return None
 
     def segment_ids(self) -> list[str]:
-        if not self.others:
-            return list(self.memberships)
-        return [*self.memberships, *(i for entries in self.others.values() for i in entries)]
+        ids = list(self.memberships)
+        if self.others:
+            for entries in self.others.values():
+                ids += entries
+        return ids
 
     def all_memberships(self) -> dict[str, dict[str, Any]]:
         """Every membership; those outside the stream's namespace keyed `namespace:id`."""
@@ -126,9 +128,11 @@ def convert_record(record: Mapping[str, Any], settings: ConversionSettings) -> P
 
     row_ns: str | None = None  # the row's own segment namespace, when not the stream's
     if settings.segment_namespace_field is not None:
-        row_ns = row_namespace(
-            get(settings.segment_namespace_field), settings.segment_namespace_field
-        )
+        named = get(settings.segment_namespace_field)
+        if type(named) is str and named and not named[0].isspace() and not named[-1].isspace():
+            row_ns = named  # the common case, inlined (row_namespace)
+        else:
+            row_ns = row_namespace(named, settings.segment_namespace_field)
         if row_ns == settings.segment_namespace:
             row_ns = None
     memberships = _memberships_of(record, settings, membership_in, row_ns)

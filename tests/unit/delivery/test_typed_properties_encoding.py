@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from target_azure_eventhubs.delivery.encoding import (
     CONTENT_TYPE,
+    MESSAGE_ID,
     Outbound,
     encode_event_message,
     encode_message,
@@ -114,3 +115,18 @@ def test_cloudevents_content_type_and_message_id_survive_encoding() -> None:
     assert out.encoded == sdk_bytes(
         b"{}", "a" * 32, {"stream": "s"}, "application/cloudevents+json"
     )
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=st.binary(max_size=400), properties=typed_maps, content_type=content_types)
+def test_the_message_id_stand_in_is_written_as_the_events_message_id(
+    body: bytes, properties: dict[str, Any], content_type: str
+) -> None:
+    """CloudEvents binary mode's `cloudEvents_id`: the id the encoder computes."""
+    message_id = message_id_for(body)
+    with_id = {**properties, "cloudEvents_id": message_id}
+    stand_in = {**properties, "cloudEvents_id": MESSAGE_ID}
+    expected = sdk_bytes(body, message_id, with_id, content_type)
+    assert encode_message(body, stand_in, content_type) == expected
+    assert encode_event_message(body, message_id, stand_in, content_type) == expected
+    assert message_size(len(body), stand_in, content_type) == len(expected)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from target_azure_eventhubs.events.cloudevents import (
+    add_binary_properties,
     attributes,
     binary_properties,
     event_time,
@@ -194,6 +195,9 @@ MEMBERSHIPS = {
 def test_event_time_is_the_latest_qualification_time() -> None:
     assert event_time(MEMBERSHIPS) == datetime(2024, 3, 29, 20, 32, 49, 500000, tzinfo=UTC)
     assert event_time({"s3": {"status": "existing"}}) is None
+    one = {"s1": {"status": "realized", "lastQualificationTime": "2024-03-29T20:32:49Z"}}
+    assert event_time(one) == datetime(2024, 3, 29, 20, 32, 49, tzinfo=UTC)
+    assert event_time({"s1": {"status": "realized", "lastQualificationTime": "garbled"}}) is None
 
 
 def test_binary_and_structured_attributes() -> None:
@@ -212,6 +216,16 @@ def test_binary_and_structured_attributes() -> None:
         "cloudEvents_subject": "crmId:cust-1",
         "cloudEvents_time": datetime(2024, 3, 29, 20, 32, 49, 500000, tzinfo=UTC),
     }
+    # What the sink writes straight into an event's properties: the same, in the same order.
+    for subject, time in (("crmId:cust-1", event_time(MEMBERSHIPS)), (None, None)):
+        into = {"stream": "s"}
+        fields = {"source": "/s", "type_": "t", "subject": subject, "time": time}
+        add_binary_properties(into, event_id="a" * 32, **fields)
+        expected = {
+            "stream": "s",
+            **dict(binary_properties(attributes(event_id="a" * 32, **fields))),
+        }
+        assert list(into.items()) == list(expected.items())
     body = b'{"segmentMembership":{"ups":{}}}'
     assert json.loads(structured_body(attrs, body)) == {
         "specversion": "1.0",

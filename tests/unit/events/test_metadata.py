@@ -91,6 +91,25 @@ def test_an_event_carries_its_rows_metadata_and_the_batchs_in_sdk_order() -> Non
     assert list(event_metadata(None, batched, 1)) == ["_sdc_batched_at", "_sdc_sync_started_at"]
 
 
+def test_events_of_one_row_map_and_batch_get_equal_maps_and_keep_their_own_order() -> None:
+    """The map is remembered per row map and batch time: the next event gets the same
+    values, added after its own properties, and a new batch time is not the old one's."""
+    row = row_metadata({}, MESSAGE)
+    batched, later = from_ms(1_711_744_369_999), from_ms(1_711_744_370_500)
+    first = event_metadata(row, batched, 7, into={"stream": "s", "segment_ids": "a"})
+    second = event_metadata(row, batched, 7, into={"stream": "s", "segment_ids": "b"})
+    assert list(first)[:2] == ["stream", "segment_ids"]
+    assert {k: v for k, v in second.items() if k.startswith("_sdc_")} == {
+        k: v for k, v in first.items() if k.startswith("_sdc_")
+    }
+    assert second["segment_ids"] == "b"
+    alone = event_metadata(row, batched, 7)
+    alone["_sdc_sequence"] = -1  # a copy: the remembered map stays as it was
+    assert event_metadata(row, batched, 7)["_sdc_sequence"] == first["_sdc_sequence"]
+    assert event_metadata(row, later, 7)["_sdc_batched_at"] == later
+    assert event_metadata(row, batched, 8)["_sdc_sync_started_at"] == 8
+
+
 @given(st.integers(min_value=0, max_value=253_402_300_799_999))
 def test_from_ms_is_exact_for_amqp_timestamps(ms: int) -> None:
     assert epoch_ms(from_ms(ms)) == ms
