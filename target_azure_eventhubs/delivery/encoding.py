@@ -67,8 +67,15 @@ def _variable(small_code: int, large_code: int, payload: bytes) -> bytes:
     return bytes((large_code,)) + struct.pack(">L", size) + payload
 
 
+_STR8_HEADERS = [bytes((0xA1, size)) for size in range(256)]
+
+
 def _string(value: str) -> bytes:
-    return _variable(0xA1, 0xB1, value.encode("utf-8"))
+    payload = value.encode("utf-8")
+    size = len(payload)
+    if size <= 255:
+        return _STR8_HEADERS[size] + payload
+    return b"\xb1" + struct.pack(">L", size) + payload
 
 
 def _compound(small_code: int, large_code: int, count: int, items: bytes) -> bytes:
@@ -213,14 +220,9 @@ def encode_message(
     if properties:
         pairs = b"".join(
             [
-                _name(k)
-                + (
-                    _string(v)
-                    if type(v) is str
-                    else _string(message_id)
-                    if v is MESSAGE_ID
-                    else _value(v)
-                )
+                _string_pair(k, v)
+                if type(v) is str
+                else _name(k) + (_string(message_id) if v is MESSAGE_ID else _value(v))
                 for k, v in properties.items()
             ]
         )
@@ -247,6 +249,23 @@ _PROPERTIES_HEAD, _PROPERTIES_TAIL = _properties_around_id()
 @lru_cache(maxsize=256)
 def _name(key: str) -> bytes:
     return _string(key)
+
+
+# The last string value of each property name, encoded with its name: the values a stream
+# repeats on every event (its name, CloudEvents' source and type) arrive as one object per
+# chunk of events (pickle keeps one copy), so most events find theirs here.
+_LAST_PAIRS: dict[str, tuple[str, bytes]] = {}
+_LAST_PAIRS_KEPT = 1024
+
+
+def _string_pair(key: str, value: str) -> bytes:
+    last = _LAST_PAIRS.get(key)
+    if last is not None and last[0] is value:
+        return last[1]
+    pair = _name(key) + _string(value)
+    if last is not None or len(_LAST_PAIRS) < _LAST_PAIRS_KEPT:
+        _LAST_PAIRS[key] = (value, pair)
+    return pair
 
 
 def _variable_size(payload_size: int) -> int:
