@@ -39,16 +39,6 @@ _BINARY_NAMES = {
 
 def event_time(memberships: Mapping[str, Mapping[str, Any]]) -> datetime | None:
     """The latest `lastQualificationTime` among the memberships (canonical UTC strings)."""
-    if len(memberships) == 1:  # most events: one parse, no comparison
-        for entry in memberships.values():
-            when = entry.get("lastQualificationTime")
-            if isinstance(when, str):
-                try:
-                    parsed = datetime.fromisoformat(when)
-                except ValueError:
-                    return None
-                return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
-        return None
     latest: datetime | None = None
     for entry in memberships.values():
         when = entry.get("lastQualificationTime")
