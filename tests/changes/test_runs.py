@@ -347,14 +347,17 @@ def test_every_input_shape_without_status(local_hub: LocalHub, tmp_path: Path) -
         check_envelope([event], stream)
         assert profile_of(event) == "p1"
         assert body(event)["identityMap"] == {"email_lc_sha256": [{"id": sha(email_of("p1"))}]}
+    # Each stream stamps its own events: within the run, not necessarily the same second.
     now = run_time_of(got["rows"], "B", before, after)
+    now_lists = run_time_of(got["lists"], "A", before, after)
+    now_events = run_time_of(got["events"], "A", before, after)
     assert statuses(got["rows"]) == {"A": ("realized", T_A), "B": ("realized", now)}
     assert statuses(got["lists"]) == {
-        "A": ("realized", now),
+        "A": ("realized", now_lists),
         "B": ("realized", T_A),
-        "C": ("realized", now),
+        "C": ("realized", now_lists),
     }
-    assert statuses(got["events"]) == {"A": ("realized", now), "B": ("realized", T_A)}
+    assert statuses(got["events"]) == {"A": ("realized", now_events), "B": ("realized", T_A)}
     for stream in ("rows", "lists", "events"):
         assert change_counts(first.stderr, stream)["events"] == 1
 
@@ -371,18 +374,20 @@ def test_every_input_shape_without_status(local_hub: LocalHub, tmp_path: Path) -
     for stream, event in got.items():
         check_envelope([event], stream)
     later = run_time_of(got["rows"], "B", before, after)
+    later_lists = run_time_of(got["lists"], "B", before, after)
+    later_events = run_time_of(got["events"], "A", before, after)
     assert statuses(got["rows"]) == {"A": ("existing", T_A), "B": ("exited", later)}
     assert statuses(got["lists"]) == {
-        "A": ("existing", now),
-        "B": ("exited", later),
-        "C": ("existing", now),
+        "A": ("existing", now_lists),
+        "B": ("exited", later_lists),
+        "C": ("existing", now_lists),
     }
-    assert statuses(got["events"]) == {"A": ("exited", later), "B": ("existing", T_A)}
+    assert statuses(got["events"]) == {"A": ("exited", later_events), "B": ("existing", T_A)}
     assert change_counts(second.stderr, "rows") == counts(1, 0, 1, 1, 1)
     assert change_counts(second.stderr, "lists") == counts(1, 0, 2, 1, 1)
     assert change_counts(second.stderr, "events") == counts(1, 0, 1, 1, 1)
     assert store.memberships("rows") == {"p1": {"A": T_A}}
-    assert store.memberships("lists") == {"p1": {"A": now, "C": now}}
+    assert store.memberships("lists") == {"p1": {"A": now_lists, "C": now_lists}}
     assert store.memberships("events") == {"p1": {"B": T_A}}
     assert b"@example.com" not in store.raw_text()
     assert len(log.verify()) == 6
